@@ -1,0 +1,2 @@
+//! wren-cli
+fn main() {}

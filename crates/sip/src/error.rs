@@ -1,0 +1,38 @@
+//! SIP-level failures with stable codes, sorted by whose fault they are (STYLE.md §7).
+
+/// A failure of a SIP usage (registration, call).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SipError {
+    /// The server refused our credentials.
+    #[error("authentication failed: the server refused the username or password")]
+    AuthFailed,
+    /// The server's challenge can't be answered (algorithm, qop).
+    #[error("unsupported authentication challenge: {0}")]
+    AuthUnsupported(String),
+    /// No final response in time (Timer B/F) or the flow went away.
+    #[error("the server did not answer in time")]
+    Timeout,
+    /// A final failure response.
+    #[error("the server answered {0}")]
+    Rejected(u16),
+    /// The far end's message was unusable (e.g. a 2xx without Contact).
+    #[error("the far end sent a malformed message")]
+    Malformed,
+    /// We answered but the ACK never came (RFC 3261 §13.3.1.4).
+    #[error("the far end never acknowledged our answer")]
+    NoAck,
+}
+
+impl SipError {
+    /// Stable code for UIs, scripts and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SipError::AuthFailed => "sip.auth_failed",
+            SipError::AuthUnsupported(_) => "sip.auth_unsupported",
+            SipError::Timeout => "sip.timeout",
+            SipError::Rejected(_) => "sip.rejected",
+            SipError::Malformed => "sip.malformed",
+            SipError::NoAck => "sip.no_ack",
+        }
+    }
+}

@@ -1,0 +1,423 @@
+//! SIP messages (RFC 3261 §7): parsing and printing over ezk-sip-types, kept behind our types.
+//!
+//! One SIP message per WebSocket message (RFC 7118 §5) or datagram, so the parser takes a
+//! whole message. A message that fails here never reaches the transaction layer: a request
+//! gets a 400 built from whatever headers parsed ([`ParseError::partial`]), a response is
+//! dropped.
+
+use bytes::Bytes;
+use bytesstr::BytesStr;
+use ezk_sip_types::header::typed::{CSeq, CallID, FromTo, MaxForwards, Via};
+use ezk_sip_types::header::{ConstNamed, DecodeValues};
+use ezk_sip_types::msg::{Line, MessageLine, PullParser};
+use ezk_sip_types::parse::Parse;
+use ezk_sip_types::print::{AppendCtx, PrintCtx};
+use ezk_sip_types::uri::SipUri;
+use ezk_sip_types::{Headers, Method, Name, StatusCode};
+use std::fmt::Write as _;
+
+/// Largest message we accept; anything bigger is hostile over WS and never a sane SDP.
+pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
+
+/// A SIP request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub uri: SipUri,
+    pub headers: Headers,
+    pub body: Bytes,
+}
+
+/// A SIP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: StatusCode,
+    pub reason: Option<BytesStr>,
+    pub headers: Headers,
+    pub body: Bytes,
+}
+
+/// Either kind of SIP message.
+#[derive(Debug, Clone)]
+pub enum Message {
+    Request(Request),
+    Response(Response),
+}
+
+/// Why a message was refused; `partial` keeps what a 400 needs.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed SIP message: {reason}")]
+pub struct ParseError {
+    pub reason: &'static str,
+    /// Method and headers of a request whose start line parsed, so the UA can answer 400.
+    pub partial: Option<(Method, Headers)>,
+}
+
+fn fail<T>(reason: &'static str, partial: Option<(Method, Headers)>) -> Result<T, ParseError> {
+    Err(ParseError { reason, partial })
+}
+
+/// Parses one complete SIP message.
+pub fn parse(data: &[u8]) -> Result<Message, ParseError> {
+    if data.len() > MAX_MESSAGE_LEN {
+        return fail("message too large", None);
+    }
+    let src = Bytes::copy_from_slice(data);
+    let mut lines = PullParser::new(&src, 0);
+    // RFC 3261 §7.5: ignore CRLFs before the start line (keep-alives).
+    let first = loop {
+        match lines.next() {
+            Some(Ok(l)) if l.iter().all(|b| b.is_ascii_whitespace()) => continue,
+            Some(Ok(l)) => break l,
+            _ => return fail("no start line", None),
+        }
+    };
+    let first = std::str::from_utf8(first).or(fail("start line is not UTF-8", None))?;
+    let start = match MessageLine::parse(&src)(first) {
+        Ok((rest, line)) if rest.trim().is_empty() => line,
+        _ => return fail("bad start line", None),
+    };
+    let method = start.request_method().cloned();
+    let mut headers = Headers::new();
+    let mut bad_header = None;
+    loop {
+        match lines.next() {
+            None => break,
+            Some(Err(_)) => {
+                return fail("truncated message head", method.map(|m| (m, headers)));
+            }
+            Some(Ok(raw)) => {
+                let Ok(text) = std::str::from_utf8(raw) else {
+                    bad_header = Some("header is not UTF-8");
+                    continue;
+                };
+                match Line::parse(&src, text) {
+                    Ok((_, line)) if !line.name.as_print_str().is_empty() => {
+                        let value = BytesStr::from(line.value.as_str().trim_end());
+                        headers.insert(line.name, value);
+                    }
+                    _ => bad_header = Some("bad header line"),
+                }
+            }
+        }
+    }
+    let head_end = lines.head_end();
+    let partial = |headers: &Headers| method.clone().map(|m| (m, headers.clone()));
+    if let Some(reason) = bad_header {
+        return fail(reason, partial(&headers));
+    }
+    let mut body = src.slice(head_end.min(src.len())..);
+    // Without Content-Length the transport framed the message: the rest is the body.
+    if let Some(v) = headers.get_raw(&Name::CONTENT_LENGTH).next() {
+        match v.trim().parse::<usize>() {
+            Ok(len) if len <= body.len() => body.truncate(len),
+            Ok(_) => return fail("body shorter than Content-Length", partial(&headers)),
+            Err(_) => return fail("bad Content-Length", partial(&headers)),
+        }
+    }
+    if headers.get_raw(&Name::CONTENT_LENGTH).count() > 1 {
+        return fail("repeated Content-Length", partial(&headers));
+    }
+    check_mandatory(&headers, method.as_ref()).or_else(|r| fail(r, partial(&headers)))?;
+    Ok(match start {
+        MessageLine::Request(line) => Message::Request(Request {
+            method: line.method,
+            uri: line.uri,
+            headers,
+            body,
+        }),
+        MessageLine::Response(line) => {
+            let code = line.code.into_u16();
+            if !(100..=699).contains(&code) {
+                return fail("status code out of range", None);
+            }
+            Message::Response(Response {
+                status: line.code,
+                reason: line.reason,
+                headers,
+                body,
+            })
+        }
+    })
+}
+
+/// RFC 3261 §8.1.1: the headers every request and response carries, each parsable.
+fn check_mandatory(headers: &Headers, method: Option<&Method>) -> Result<(), &'static str> {
+    let vias: Vec<Via> = headers.get_named().map_err(|_| "bad Via")?;
+    if vias.is_empty() || vias.len() != raw_list_len(headers, &Name::VIA) {
+        return Err("bad Via");
+    }
+    if vias
+        .iter()
+        .any(|v| v.params.get_val("branch").is_none() && method.is_some())
+    {
+        // RFC 2543 peers without a branch are not supported; they would break matching.
+        return Err("Via without branch");
+    }
+    single::<FromTo>(headers, Name::FROM).ok_or("bad From")?;
+    single::<FromTo>(headers, Name::TO).ok_or("bad To")?;
+    let call_id = single::<CallID>(headers, Name::CALL_ID).ok_or("bad Call-ID")?;
+    if call_id.0.is_empty() || call_id.0.contains(char::is_whitespace) {
+        return Err("bad Call-ID");
+    }
+    let cseq = single::<CSeq>(headers, Name::CSEQ).ok_or("bad CSeq")?;
+    if let Some(m) = method {
+        if &cseq.method != m {
+            return Err("CSeq method does not match");
+        }
+    }
+    if headers.contains(&Name::MAX_FORWARDS) {
+        headers
+            .get_named::<MaxForwards>()
+            .map_err(|_| "bad Max-Forwards")?;
+    }
+    if let Some(v) = headers.get_raw(&Name::EXPIRES).next() {
+        v.trim().parse::<u32>().map_err(|_| "bad Expires")?;
+    }
+    Ok(())
+}
+
+/// How many comma-separated values a list header carries, for catching items ezk skipped.
+fn raw_list_len(headers: &Headers, name: &Name) -> usize {
+    headers
+        .get_raw(name)
+        .map(|v| split_list(v.as_str()).len())
+        .sum()
+}
+
+/// Splits a header list on commas outside quotes and angle brackets.
+pub(crate) fn split_list(value: &str) -> Vec<&str> {
+    let (mut out, mut start, mut quoted, mut angle) = (Vec::new(), 0, false, false);
+    let mut escaped = false;
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => {
+                out.push(value[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(value[start..].trim());
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// Exactly one value of a single-valued header, parsed.
+fn single<H: DecodeValues>(headers: &Headers, name: Name) -> Option<H> {
+    if headers.get_raw(&name).count() != 1 {
+        return None;
+    }
+    headers.get(name).ok()
+}
+
+/// Typed access shared by requests and responses.
+pub trait HeadersExt {
+    fn headers(&self) -> &Headers;
+
+    fn call_id(&self) -> &str {
+        self.headers()
+            .get_raw(&Name::CALL_ID)
+            .next()
+            .map(|v| v.as_str().trim())
+            .unwrap_or_default()
+    }
+    fn cseq(&self) -> Option<CSeq> {
+        single(self.headers(), Name::CSEQ)
+    }
+    fn header_from(&self) -> Option<FromTo> {
+        single(self.headers(), Name::FROM)
+    }
+    fn header_to(&self) -> Option<FromTo> {
+        single(self.headers(), Name::TO)
+    }
+    fn vias(&self) -> Vec<Via> {
+        self.headers().get_named().unwrap_or_default()
+    }
+    fn top_branch(&self) -> Option<String> {
+        self.vias()
+            .first()
+            .and_then(|v| v.params.get_val("branch").map(|b| b.to_string()))
+    }
+    fn typed<H: ConstNamed + DecodeValues>(&self) -> Option<H> {
+        self.headers().get_named().ok()
+    }
+    fn raw(&self, name: &Name) -> Option<&str> {
+        self.headers().get_raw(name).next().map(|v| v.as_str())
+    }
+}
+
+impl HeadersExt for Request {
+    fn headers(&self) -> &Headers {
+        &self.headers
+    }
+}
+
+impl HeadersExt for Response {
+    fn headers(&self) -> &Headers {
+        &self.headers
+    }
+}
+
+fn print_headers(out: &mut String, headers: &Headers, body: &[u8]) {
+    for (name, value) in headers.iter() {
+        if *name != Name::CONTENT_LENGTH {
+            let _ = write!(out, "{}: {}\r\n", name.as_print_str(), value);
+        }
+    }
+    let _ = write!(out, "Content-Length: {}\r\n\r\n", body.len());
+}
+
+impl Request {
+    /// Prints the request for the wire, with a correct Content-Length.
+    pub fn to_bytes(&self) -> Bytes {
+        let ctx = PrintCtx {
+            method: Some(&self.method),
+            uri: None,
+        };
+        let mut out = format!("{} {} SIP/2.0\r\n", self.method, self.uri.print_ctx(ctx));
+        print_headers(&mut out, &self.headers, &self.body);
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes.into()
+    }
+}
+
+impl Response {
+    /// Prints the response for the wire, with a correct Content-Length.
+    pub fn to_bytes(&self) -> Bytes {
+        let code = self.status.into_u16();
+        let reason = self
+            .reason
+            .as_ref()
+            .map(|r| r.to_string())
+            .or_else(|| self.status.text().map(str::to_owned))
+            .unwrap_or_default();
+        let mut out = format!("SIP/2.0 {code} {reason}\r\n");
+        print_headers(&mut out, &self.headers, &self.body);
+        let mut bytes = out.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes.into()
+    }
+
+    /// The numeric status code.
+    pub fn code(&self) -> u16 {
+        self.status.into_u16()
+    }
+
+    /// Builds a response to a request (RFC 3261 §8.2.6): Via, From, To, Call-ID, CSeq copied,
+    /// `to_tag` added to To when given and To has none.
+    pub fn to_request(
+        method: &Method,
+        headers: &Headers,
+        code: u16,
+        to_tag: Option<&str>,
+    ) -> Response {
+        let _ = method;
+        let mut out = Headers::new();
+        for name in [Name::VIA, Name::FROM, Name::TO, Name::CALL_ID, Name::CSEQ] {
+            for value in headers.get_raw(&name) {
+                let value = if name == Name::TO {
+                    match to_tag {
+                        Some(tag) if !has_tag(value.as_str()) => {
+                            BytesStr::from(format!("{value};tag={tag}"))
+                        }
+                        _ => value.clone(),
+                    }
+                } else {
+                    value.clone()
+                };
+                out.insert(name.clone(), value);
+            }
+        }
+        if (180..300).contains(&code) || code == 101 {
+            for value in headers.get_raw(&Name::RECORD_ROUTE) {
+                out.insert(Name::RECORD_ROUTE, value.clone());
+            }
+        }
+        Response {
+            status: StatusCode::from(code),
+            reason: None,
+            headers: out,
+            body: Bytes::new(),
+        }
+    }
+}
+
+/// Whether a From/To value already carries a tag parameter (outside the URI's angle brackets).
+fn has_tag(value: &str) -> bool {
+    let params = match value.rfind('>') {
+        Some(i) => &value[i..],
+        None => value,
+    };
+    params
+        .split(';')
+        .skip(1)
+        .any(|p| p.trim().to_ascii_lowercase().starts_with("tag="))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVITE: &str = "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
+        Via: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bKasudf\r\n\
+        Max-Forwards: 70\r\n\
+        To: Bob <sip:bob@biloxi.example.com>\r\n\
+        From: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n\
+        Call-ID: a84b4c76e66710\r\n\
+        CSeq: 314159 INVITE\r\n\
+        Contact: <sip:alice@df7jal23ls0d.invalid;transport=ws;ob>\r\n\
+        Content-Type: application/sdp\r\n\
+        Content-Length: 4\r\n\r\nv=0\n";
+
+    #[test]
+    fn parses_and_reprints_rfc7118_invite() {
+        let Message::Request(req) = parse(INVITE.as_bytes()).unwrap() else {
+            panic!("not a request")
+        };
+        assert_eq!(req.method, Method::INVITE);
+        assert_eq!(req.call_id(), "a84b4c76e66710");
+        assert_eq!(req.cseq().unwrap().cseq, 314159);
+        assert_eq!(req.top_branch().as_deref(), Some("z9hG4bKasudf"));
+        assert_eq!(&req.body[..], b"v=0\n");
+        let again = parse(&req.to_bytes()).unwrap();
+        let Message::Request(again) = again else {
+            panic!()
+        };
+        assert_eq!(again.to_bytes(), req.to_bytes());
+    }
+
+    #[test]
+    fn rejects_cseq_method_mismatch_with_partial_headers() {
+        let bad = INVITE.replace("CSeq: 314159 INVITE", "CSeq: 314159 BYE");
+        let err = parse(bad.as_bytes()).unwrap_err();
+        assert!(err.partial.is_some());
+    }
+
+    #[test]
+    fn response_to_request_adds_to_tag_once() {
+        let Message::Request(req) = parse(INVITE.as_bytes()).unwrap() else {
+            panic!()
+        };
+        let resp = Response::to_request(&req.method, &req.headers, 180, Some("xyz"));
+        let text = String::from_utf8(resp.to_bytes().to_vec()).unwrap();
+        assert!(text.starts_with("SIP/2.0 180 Ringing\r\n"), "{text}");
+        assert!(text.contains("To: Bob <sip:bob@biloxi.example.com>;tag=xyz\r\n"));
+        assert!(has_tag("<sip:a@b;tag=no>;tag=yes"));
+        assert!(!has_tag("<sip:a@b;tag=no>"));
+    }
+
+    #[test]
+    fn split_list_respects_quotes_and_brackets() {
+        assert_eq!(
+            split_list(r#""a, b" <sip:x@y;p=1,2>, <sip:z@w>"#),
+            vec![r#""a, b" <sip:x@y;p=1,2>"#, "<sip:z@w>"]
+        );
+    }
+}
