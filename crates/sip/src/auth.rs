@@ -40,6 +40,8 @@ pub enum Challenge {
 /// Per-usage authenticator (one per registration or dialog, as nonce counts are per nonce).
 pub struct Authenticator {
     inner: DigestAuthenticator,
+    /// Non-stale challenges to requests that carried our credentials, since the last success.
+    refused: u32,
 }
 
 impl fmt::Debug for Authenticator {
@@ -57,6 +59,7 @@ impl Authenticator {
         ));
         Self {
             inner: DigestAuthenticator::new(credentials),
+            refused: 0,
         }
     }
 
@@ -65,6 +68,11 @@ impl Authenticator {
         req.headers.remove(&Name::AUTHORIZATION);
         req.headers.remove(&Name::PROXY_AUTHORIZATION);
         self.inner.authorize_request(&mut req.headers);
+    }
+
+    /// The server accepted a request: refusals start counting again.
+    pub fn accepted(&mut self) {
+        self.refused = 0;
     }
 
     /// Digests a 401/407 for `req` (the request as sent, with any authorization it carried).
@@ -77,7 +85,12 @@ impl Authenticator {
                 .contains("stale=true")
         });
         if carried && !stale {
-            return Challenge::Rejected;
+            // One more try with the fresh nonce covers a server that lost its nonce state
+            // (restart); a second refusal in a row means the credentials are wrong.
+            self.refused += 1;
+            if self.refused >= 2 {
+                return Challenge::Rejected;
+            }
         }
         if challenge_headers(&resp.headers).next().is_none() {
             return Challenge::Unsupported("challenge without authenticate header".into());
@@ -104,6 +117,10 @@ impl Authenticator {
         );
         match result {
             Ok(()) => Challenge::Retry,
+            // ezk refuses to answer the same nonce twice: the credentials were wrong.
+            Err(ezk_sip_auth::DigestError::FailedToAuthenticate(_)) if carried => {
+                Challenge::Rejected
+            }
             Err(e) => Challenge::Unsupported(e.to_string()),
         }
     }
@@ -171,8 +188,20 @@ mod tests {
         assert!(h.contains("username=\"alice\""), "{h}");
         assert!(h.contains("qop=auth"), "{h}");
         assert!(h.contains("nc=00000001"), "{h}");
-        // A second non-stale challenge to the authorized request means a wrong password.
-        assert_eq!(auth.handle_challenge(&r, &c), Challenge::Rejected);
+        // A non-stale challenge to the authorized request is retried once (the server may
+        // have lost its nonces), and a second one in a row means a wrong password.
+        let fresh = |n: &str| {
+            resp(
+                401,
+                &format!(r#"WWW-Authenticate: Digest realm="wren.lab", nonce="{n}", qop="auth""#),
+            )
+        };
+        assert_eq!(auth.handle_challenge(&r, &fresh("n2")), Challenge::Retry);
+        assert_eq!(auth.handle_challenge(&r, &fresh("n3")), Challenge::Rejected);
+        auth.accepted();
+        assert_eq!(auth.handle_challenge(&r, &fresh("n4")), Challenge::Retry);
+        // The same nonce challenged again: ezk won't answer it twice.
+        assert_eq!(auth.handle_challenge(&r, &fresh("n4")), Challenge::Rejected);
     }
 
     #[test]

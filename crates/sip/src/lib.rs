@@ -9,10 +9,12 @@ pub mod dialog;
 mod error;
 mod ids;
 pub mod message;
+mod redact;
 mod registration;
 pub mod transaction;
 mod ua;
 
 pub use auth::Credentials;
 pub use error::SipError;
+pub use redact::redact;
 pub use ua::{CallHandle, EndReason, Transport, UaConfig, UaError, UaEvent, UserAgent};

@@ -873,6 +873,7 @@ impl UserAgent {
                 self.events.push_back(UaEvent::Unregistered);
             }
             200..=299 => {
+                self.reg.auth.accepted();
                 let expires =
                     registration::granted_expires(&resp, &self.via_host, self.reg.expires);
                 if expires == 0 {
