@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, unit, RFC vectors, simulated-time scenarios, interop against the
+# real lab (Kamailio, baresip, linphonec), fuzzing for a bounded time. Fails on the first error.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+"$root/tests/setup.sh"
+# shellcheck disable=SC1091
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "sip and media use no async runtime"
+for crate in wren-sip wren-media; do
+  if cargo tree --locked -p "$crate" -e normal --prefix none | grep -E '^(tokio|async-std|smol|futures-executor) '; then
+    echo "$crate depends on an async runtime" >&2
+    exit 1
+  fi
+done
+
+step "build the wren CLI"
+cargo build --locked -p wren-cli
+export WREN_BIN="$root/target/debug/wren"
+
+step "start the lab"
+lab=$(mktemp -d /tmp/wren-lab.XXXXXX)
+trap '"$root/tests/lab/stop.sh" "$lab" || true' EXIT
+"$root/tests/lab/start.sh" "$lab"
+export WREN_LAB_DIR="$lab"
+
+step "unit, vector, scenario and interop tests"
+cargo test --workspace --locked
+
+step "fuzz briefly"
+"$root/fuzz/run.sh" "${WREN_FUZZ_SECONDS:-20}"
+
+step "all tests passed"
