@@ -1,2 +1,523 @@
-//! wren-cli
-fn main() {}
+//! `wren`, the headless softphone: register, call and answer from the command line.
+//!
+//! Contract (other tools drive it): progress for humans on stderr; the last line on stdout is
+//! one JSON object with `result`, `status`, `codec`, `rtp_tx`, `rtp_rx`, `rx_lost`,
+//! `jitter_ms`, `duration_s` and, on failure, `error: {code, message}`. Exit 0 only on success.
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio::time::{sleep_until, Instant};
+use wren_engine::{
+    AccountInput, AudioInput, CallId, CallOutcome, CallState, CallStats, CodecKind,
+    ConnectionState, EngineError, EngineEvent, EngineHandle, EventKind, MediaOptions,
+    RegistrationState,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "wren",
+    version,
+    about = "Wren headless softphone (SIP over WebSocket)"
+)]
+struct Cli {
+    #[command(flatten)]
+    account: AccountArgs,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Args)]
+struct AccountArgs {
+    /// SIP WebSocket server, ws:// or wss:// URL.
+    #[arg(long, env = "WREN_SERVER", global = true, default_value = "")]
+    server: String,
+    /// SIP user name.
+    #[arg(long, env = "WREN_USER", global = true, default_value = "")]
+    user: String,
+    /// Password (prefer the WREN_PASSWORD variable: arguments are visible to other users).
+    #[arg(
+        long,
+        env = "WREN_PASSWORD",
+        global = true,
+        hide_env_values = true,
+        default_value = ""
+    )]
+    password: String,
+    /// SIP domain (default: the server's host).
+    #[arg(long, env = "WREN_DOMAIN", global = true)]
+    domain: Option<String>,
+    /// Authentication user name, when it differs from the user.
+    #[arg(long, env = "WREN_AUTH_USER", global = true)]
+    auth_user: Option<String>,
+    /// Extra trusted CA certificate (PEM) for a self-signed server.
+    #[arg(long = "ca", env = "WREN_CA", global = true)]
+    ca: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+struct MediaArgs {
+    /// WAV file to send.
+    #[arg(long, conflicts_with = "tone")]
+    play: Option<PathBuf>,
+    /// Send a sine tone of this frequency (Hz).
+    #[arg(long)]
+    tone: Option<f32>,
+    /// Record received audio to this WAV file (48 kHz mono 16-bit).
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// Hang up this many seconds after the call is answered.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Register, print the result, unregister and exit.
+    Register {
+        /// Registration expiry to ask for, seconds.
+        #[arg(long, default_value_t = 600)]
+        expires: u32,
+    },
+    /// Place a call and send/record audio.
+    Call {
+        /// Who to call: user, user@host or sip: URI.
+        uri: String,
+        /// Offer only this codec.
+        #[arg(long)]
+        codec: Option<String>,
+        /// Cancel if not answered within this many seconds.
+        #[arg(long, default_value_t = 30.0)]
+        ring_timeout: f64,
+        #[command(flatten)]
+        media: MediaArgs,
+    },
+    /// Register, wait for one incoming call, answer it, send/record audio.
+    Answer {
+        /// Give up if no call arrives within this many seconds.
+        #[arg(long, default_value_t = 60.0)]
+        timeout: f64,
+        /// Let it ring this many seconds before answering.
+        #[arg(long, default_value_t = 0.0)]
+        answer_after: f64,
+        /// Decline with this status (e.g. 486, 603) instead of answering.
+        #[arg(long)]
+        reject: Option<u16>,
+        #[command(flatten)]
+        media: MediaArgs,
+    },
+}
+
+/// The JSON line on stdout.
+#[derive(Serialize, Default)]
+struct Outcome {
+    result: &'static str,
+    status: Option<u16>,
+    codec: Option<String>,
+    rtp_tx: u64,
+    rtp_rx: u64,
+    rx_lost: u64,
+    jitter_ms: f64,
+    duration_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<EngineError>,
+}
+
+impl Outcome {
+    fn failed(error: EngineError) -> Self {
+        Self {
+            result: "failed",
+            error: Some(error),
+            ..Default::default()
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WREN_LOG")
+                .unwrap_or_else(|_| "warn,ezk_sip_auth=error".into()),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return finish(Outcome::failed(EngineError::new(
+                "io.runtime",
+                e.to_string(),
+            )))
+        }
+    };
+    let outcome = runtime.block_on(run(cli));
+    finish(outcome)
+}
+
+fn finish(outcome: Outcome) -> ExitCode {
+    let ok = matches!(outcome.result, "registered" | "completed");
+    if let Some(e) = &outcome.error {
+        eprintln!("wren: error: {e}");
+    }
+    match serde_json::to_string(&outcome) {
+        Ok(line) => println!("{line}"),
+        Err(e) => eprintln!("wren: can't print the result: {e}"),
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn run(cli: Cli) -> Outcome {
+    let mut input = AccountInput {
+        server: cli.account.server,
+        user: cli.account.user,
+        domain: cli.account.domain,
+        auth_user: cli.account.auth_user,
+        password: cli.account.password,
+        ca_file: cli.account.ca,
+        ..Default::default()
+    };
+    let media = match &cli.command {
+        Cmd::Register { expires } => {
+            input.register_expires = Some(*expires);
+            None
+        }
+        Cmd::Call { media, codec, .. } => match media_options(media, codec.as_deref()) {
+            Ok(m) => Some(m),
+            Err(e) => return Outcome::failed(e),
+        },
+        Cmd::Answer { media, .. } => match media_options(media, None) {
+            Ok(m) => Some(m),
+            Err(e) => return Outcome::failed(e),
+        },
+    };
+    let account = match input.validate() {
+        Ok(a) => a,
+        Err(e) => return Outcome::failed(e),
+    };
+    let (engine, mut events) = wren_engine::start(account);
+    let mut session = Session {
+        engine: engine.clone(),
+        events: &mut events,
+    };
+    let outcome = match (cli.command, media) {
+        (Cmd::Register { .. }, _) => session.register().await,
+        (
+            Cmd::Call {
+                uri,
+                ring_timeout,
+                media: args,
+                ..
+            },
+            Some(m),
+        ) => session.call(&uri, m, ring_timeout, args.duration).await,
+        (
+            Cmd::Answer {
+                timeout,
+                answer_after,
+                reject,
+                media: args,
+            },
+            Some(m),
+        ) => {
+            session
+                .answer(m, timeout, answer_after, reject, args.duration)
+                .await
+        }
+        _ => Outcome::failed(EngineError::new("cli.internal", "media options missing")),
+    };
+    engine.shutdown().await;
+    outcome
+}
+
+fn media_options(args: &MediaArgs, codec: Option<&str>) -> Result<MediaOptions, EngineError> {
+    let input = match (&args.play, args.tone) {
+        (Some(path), _) => AudioInput::Wav(path.clone()),
+        (None, Some(hz)) if hz > 0.0 && hz < 24_000.0 => AudioInput::Tone(hz),
+        (None, Some(hz)) => {
+            return Err(EngineError::new(
+                "cli.invalid_tone",
+                format!("tone frequency {hz} Hz is outside 0-24000"),
+            ))
+        }
+        (None, None) => AudioInput::Silence,
+    };
+    if !(args.duration.is_finite() && args.duration >= 0.0) {
+        return Err(EngineError::new(
+            "cli.invalid_duration",
+            "duration must be >= 0",
+        ));
+    }
+    let codecs = match codec {
+        Some(name) => Some(vec![name.parse::<CodecKind>().map_err(|_| {
+            EngineError::new(
+                "cli.invalid_codec",
+                format!("unknown codec {name:?} (opus, pcmu, pcma)"),
+            )
+        })?]),
+        None => None,
+    };
+    Ok(MediaOptions {
+        input,
+        record: args.record.clone(),
+        codecs,
+    })
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX / 4)
+}
+
+struct Session<'a> {
+    engine: EngineHandle,
+    events: &'a mut broadcast::Receiver<EngineEvent>,
+}
+
+impl Session<'_> {
+    /// Next event, or `None` at `deadline`.
+    async fn next(&mut self, deadline: Instant) -> Option<EventKind> {
+        loop {
+            tokio::select! {
+                ev = self.events.recv() => match ev {
+                    Ok(ev) => {
+                        progress(&ev.kind);
+                        return Some(ev.kind);
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                },
+                () = sleep_until(deadline) => return None,
+            }
+        }
+    }
+
+    /// Waits for the flow; the first failure ends the run (the engine would keep retrying).
+    async fn connected(&mut self) -> Result<(), EngineError> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match self.next(deadline).await {
+                Some(EventKind::Connection(ConnectionState::Connected)) => return Ok(()),
+                Some(EventKind::Connection(ConnectionState::Disconnected { error, .. })) => {
+                    return Err(error)
+                }
+                Some(_) => {}
+                None => return Err(EngineError::new("net.timeout", "could not connect in time")),
+            }
+        }
+    }
+
+    async fn registered(&mut self) -> Result<u32, EngineError> {
+        self.engine.register().await?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match self.next(deadline).await {
+                Some(EventKind::Registration(RegistrationState::Registered { expires })) => {
+                    return Ok(expires)
+                }
+                Some(EventKind::Registration(RegistrationState::Failed { error })) => {
+                    return Err(error)
+                }
+                Some(EventKind::Connection(ConnectionState::Disconnected { error, .. })) => {
+                    return Err(error)
+                }
+                Some(_) => {}
+                None => {
+                    return Err(EngineError::new(
+                        "sip.timeout",
+                        "no answer to REGISTER in time",
+                    ))
+                }
+            }
+        }
+    }
+
+    async fn register(&mut self) -> Outcome {
+        if let Err(e) = self.connected().await {
+            return Outcome::failed(e);
+        }
+        match self.registered().await {
+            Ok(expires) => Outcome {
+                result: "registered",
+                status: Some(200),
+                expires: Some(expires),
+                ..Default::default()
+            },
+            Err(e) => Outcome::failed(e),
+        }
+    }
+
+    async fn call(&mut self, uri: &str, media: MediaOptions, ring: f64, dur: f64) -> Outcome {
+        if let Err(e) = self.connected().await {
+            return Outcome::failed(e);
+        }
+        let call = match self.engine.call(uri, media).await {
+            Ok(c) => c,
+            Err(e) => return Outcome::failed(e),
+        };
+        let ring_deadline = Instant::now() + secs(ring);
+        self.follow(call, ring_deadline, dur).await
+    }
+
+    async fn answer(
+        &mut self,
+        media: MediaOptions,
+        timeout: f64,
+        answer_after: f64,
+        reject: Option<u16>,
+        dur: f64,
+    ) -> Outcome {
+        if let Err(e) = self.connected().await {
+            return Outcome::failed(e);
+        }
+        if let Err(e) = self.registered().await {
+            return Outcome::failed(e);
+        }
+        eprintln!("wren: waiting for a call");
+        let deadline = Instant::now() + secs(timeout);
+        let call = loop {
+            match self.next(deadline).await {
+                Some(EventKind::CallAdded {
+                    call,
+                    direction: wren_engine::Direction::Incoming,
+                    ..
+                }) => break call,
+                Some(_) => {}
+                None => {
+                    return Outcome::failed(EngineError::new(
+                        "cli.no_incoming_call",
+                        format!("no call arrived within {timeout} s"),
+                    ))
+                }
+            }
+        };
+        let answer_at = Instant::now() + secs(answer_after);
+        // Let it ring, but notice a caller who gives up meanwhile.
+        while Instant::now() < answer_at {
+            match self.next(answer_at).await {
+                Some(EventKind::CallRemoved { call: c, stats }) if c == call => {
+                    return Outcome {
+                        result: "cancelled",
+                        status: Some(487),
+                        ..stats_outcome("cancelled", &stats)
+                    };
+                }
+                _ => {}
+            }
+        }
+        let result = match reject {
+            Some(code) => self.engine.reject(call, code).await,
+            None => self.engine.answer(call, media).await,
+        };
+        if let Err(e) = result {
+            return Outcome::failed(e);
+        }
+        self.follow(call, Instant::now() + Duration::from_secs(5), dur)
+            .await
+    }
+
+    /// Follows a call to its end: hangs up at the ring deadline if unanswered, or `dur`
+    /// seconds after it became active.
+    async fn follow(&mut self, call: CallId, ring_deadline: Instant, dur: f64) -> Outcome {
+        let mut hangup_at = ring_deadline;
+        let mut hung_up = false;
+        let mut ended: Option<(CallOutcome, Option<u16>, Option<EngineError>)> = None;
+        // Hard stop: never hang around more than a minute after our hangup.
+        loop {
+            let deadline = if hung_up {
+                hangup_at + Duration::from_secs(40)
+            } else {
+                hangup_at
+            };
+            match self.next(deadline).await {
+                Some(EventKind::CallChanged { call: c, state }) if c == call => match state {
+                    CallState::Active { .. } if !hung_up => hangup_at = Instant::now() + secs(dur),
+                    CallState::Ended {
+                        outcome,
+                        status,
+                        error,
+                    } => ended = Some((outcome, status, error)),
+                    _ => {}
+                },
+                Some(EventKind::CallRemoved { call: c, stats }) if c == call => {
+                    let (outcome, status, error) =
+                        ended.unwrap_or((CallOutcome::Failed, None, None));
+                    let result = match outcome {
+                        CallOutcome::Completed => "completed",
+                        CallOutcome::Rejected => "rejected",
+                        CallOutcome::Cancelled => "cancelled",
+                        CallOutcome::Failed => "failed",
+                    };
+                    return Outcome {
+                        status,
+                        error,
+                        ..stats_outcome(result, &stats)
+                    };
+                }
+                Some(_) => {}
+                None if !hung_up => {
+                    hung_up = true;
+                    if let Err(e) = self.engine.hangup(call).await {
+                        return Outcome::failed(e);
+                    }
+                }
+                None => {
+                    return Outcome::failed(EngineError::new(
+                        "cli.hangup_timeout",
+                        "the call did not end after hanging up",
+                    ))
+                }
+            }
+        }
+    }
+}
+
+fn stats_outcome(result: &'static str, stats: &CallStats) -> Outcome {
+    Outcome {
+        result,
+        codec: stats.codec.clone(),
+        rtp_tx: stats.rtp_tx,
+        rtp_rx: stats.rtp_rx,
+        rx_lost: stats.rx_lost,
+        jitter_ms: (stats.jitter_ms * 100.0).round() / 100.0,
+        duration_s: (stats.duration_s * 100.0).round() / 100.0,
+        ..Default::default()
+    }
+}
+
+/// One line per event for the human watching stderr.
+fn progress(kind: &EventKind) {
+    let line = match kind {
+        EventKind::Connection(ConnectionState::Connecting) => "connecting".to_owned(),
+        EventKind::Connection(ConnectionState::Connected) => "connected".to_owned(),
+        EventKind::Connection(ConnectionState::Disconnected { error, retry_in_ms }) => {
+            format!("disconnected: {error} (retry in {retry_in_ms:?} ms)")
+        }
+        EventKind::Registration(RegistrationState::Registering) => "registering".to_owned(),
+        EventKind::Registration(RegistrationState::Registered { expires }) => {
+            format!("registered for {expires} s")
+        }
+        EventKind::Registration(RegistrationState::Unregistered) => "unregistered".to_owned(),
+        EventKind::Registration(RegistrationState::Failed { error }) => {
+            format!("registration failed: {error}")
+        }
+        EventKind::CallAdded { direction, .. } => format!("call added ({direction:?})"),
+        EventKind::CallChanged { state, .. } => format!("call: {state:?}"),
+        EventKind::CallRemoved { stats, .. } => format!(
+            "call removed: {} packets sent, {} received, {} lost",
+            stats.rtp_tx, stats.rtp_rx, stats.rx_lost
+        ),
+    };
+    eprintln!("wren: {line}");
+}

@@ -1,0 +1,177 @@
+//! What the engine publishes: numbered events, and a snapshot a UI can resync from.
+
+use crate::error::EngineError;
+use serde::Serialize;
+use wren_sip::CallHandle;
+
+/// Our id for a call, stable for its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct CallId(pub u64);
+
+impl From<CallHandle> for CallId {
+    fn from(h: CallHandle) -> Self {
+        CallId(h.0)
+    }
+}
+
+/// State of the WebSocket flow.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ConnectionState {
+    Connecting,
+    Connected,
+    /// Lost or failed; retried in `retry_in_ms` (none when we stopped trying).
+    Disconnected {
+        error: EngineError,
+        retry_in_ms: Option<u64>,
+    },
+}
+
+/// State of the account's registration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RegistrationState {
+    Unregistered,
+    Registering,
+    Registered { expires: u32 },
+    Failed { error: EngineError },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Outgoing,
+    Incoming,
+}
+
+/// Where a call stands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CallState {
+    Calling,
+    /// The far end rings (180) or plays early media (183).
+    Ringing {
+        status: u16,
+    },
+    /// Incoming and not answered yet.
+    Incoming,
+    Active {
+        codec: String,
+    },
+    Ended {
+        outcome: CallOutcome,
+        status: Option<u16>,
+        error: Option<EngineError>,
+    },
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    /// It was answered and then hung up by either side.
+    Completed,
+    /// The far end (or we, for incoming) refused it.
+    Rejected,
+    /// Cancelled before answer.
+    Cancelled,
+    Failed,
+}
+
+/// Media counters of a call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CallStats {
+    pub codec: Option<String>,
+    pub rtp_tx: u64,
+    pub rtp_rx: u64,
+    pub rx_lost: u64,
+    pub jitter_ms: f64,
+    /// Seconds from answer to end.
+    pub duration_s: f64,
+}
+
+/// One event kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    Connection(ConnectionState),
+    Registration(RegistrationState),
+    CallAdded {
+        call: CallId,
+        direction: Direction,
+        remote: String,
+    },
+    CallChanged {
+        call: CallId,
+        state: CallState,
+    },
+    CallRemoved {
+        call: CallId,
+        stats: CallStats,
+    },
+}
+
+/// An event with its sequence number (gapless, from 1).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EngineEvent {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// One call in a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallSnapshot {
+    pub call: CallId,
+    pub direction: Direction,
+    pub remote: String,
+    pub state: CallState,
+}
+
+/// Everything a UI needs to redraw, as of event `seq`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    pub seq: u64,
+    pub connection: ConnectionState,
+    pub registration: RegistrationState,
+    pub calls: Vec<CallSnapshot>,
+}
+
+impl Snapshot {
+    pub(crate) fn new() -> Self {
+        Self {
+            seq: 0,
+            connection: ConnectionState::Connecting,
+            registration: RegistrationState::Unregistered,
+            calls: Vec::new(),
+        }
+    }
+
+    /// Folds an event into the snapshot (the same projection a UI makes).
+    pub fn apply(&mut self, ev: &EngineEvent) {
+        self.seq = ev.seq;
+        match &ev.kind {
+            EventKind::Connection(c) => self.connection = c.clone(),
+            EventKind::Registration(r) => self.registration = r.clone(),
+            EventKind::CallAdded {
+                call,
+                direction,
+                remote,
+            } => self.calls.push(CallSnapshot {
+                call: *call,
+                direction: *direction,
+                remote: remote.clone(),
+                state: match direction {
+                    Direction::Outgoing => CallState::Calling,
+                    Direction::Incoming => CallState::Incoming,
+                },
+            }),
+            EventKind::CallChanged { call, state } => {
+                if let Some(c) = self.calls.iter_mut().find(|c| c.call == *call) {
+                    c.state = state.clone();
+                }
+            }
+            EventKind::CallRemoved { call, .. } => self.calls.retain(|c| c.call != *call),
+        }
+    }
+}

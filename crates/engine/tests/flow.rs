@@ -1,0 +1,131 @@
+//! The WebSocket flow against small local servers that misbehave on purpose: a server that
+//! won't select `sip`, one that closes mid-handshake, one that drops the connection (the
+//! engine reconnects and re-registers).
+
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use wren_engine::{AccountInput, ConnectionState, EngineEvent, EventKind};
+
+#[allow(clippy::result_large_err)] // the signature tungstenite's callback requires
+fn select_sip(_: &Request, mut resp: Response) -> Result<Response, ErrorResponse> {
+    resp.headers_mut()
+        .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("sip"));
+    Ok(resp)
+}
+
+fn account(port: u16) -> wren_engine::AccountConfig {
+    AccountInput {
+        server: format!("ws://127.0.0.1:{port}"),
+        user: "alice".into(),
+        password: "pw".into(),
+        ..Default::default()
+    }
+    .validate()
+    .expect("valid account")
+}
+
+async fn next_connection(rx: &mut broadcast::Receiver<EngineEvent>) -> ConnectionState {
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("an event in time")
+            .expect("engine alive");
+        if let EventKind::Connection(c) = ev.kind {
+            if c != ConnectionState::Connecting {
+                return c;
+            }
+        }
+    }
+}
+
+fn error_code(state: ConnectionState) -> &'static str {
+    match state {
+        ConnectionState::Disconnected { error, .. } => error.code,
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn server_not_selecting_sip_subprotocol_is_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        // Accepts the upgrade but selects no subprotocol.
+        let _ws = tokio_tungstenite::accept_async(tcp).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let (engine, mut rx) = wren_engine::start(account(port));
+    assert_eq!(
+        error_code(next_connection(&mut rx).await),
+        "ws.no_sip_subprotocol"
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_closing_mid_handshake_is_a_clean_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut tcp, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 64];
+        let _ = tcp.read(&mut buf).await; // part of the upgrade request, then hang up
+    });
+    let (engine, mut rx) = wren_engine::start(account(port));
+    let state = next_connection(&mut rx).await;
+    let ConnectionState::Disconnected { retry_in_ms, .. } = &state else {
+        panic!("{state:?}")
+    };
+    assert!(retry_in_ms.is_some(), "a transient failure is retried");
+    assert_eq!(error_code(state), "ws.handshake_failed");
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn dropped_connection_reconnects() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        for _ in 0..2 {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let ws = tokio_tungstenite::accept_hdr_async(tcp, select_sip)
+                .await
+                .unwrap();
+            drop(ws); // gone without a close frame
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let (engine, mut rx) = wren_engine::start(account(port));
+    assert_eq!(next_connection(&mut rx).await, ConnectionState::Connected);
+    assert_eq!(
+        error_code(next_connection(&mut rx).await),
+        "net.connection_lost"
+    );
+    // Backoff starts at 1 s; the engine comes back on its own.
+    assert_eq!(next_connection(&mut rx).await, ConnectionState::Connected);
+    let snap = engine.snapshot().await.unwrap();
+    assert!(snap.seq >= 4, "{snap:?}");
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn unreachable_server_is_reported() {
+    // Bind then drop to get a port nobody listens on.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (engine, mut rx) = wren_engine::start(account(port));
+    assert_eq!(
+        error_code(next_connection(&mut rx).await),
+        "net.unreachable"
+    );
+    engine.shutdown().await;
+}

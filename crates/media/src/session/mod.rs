@@ -1,0 +1,502 @@
+//! One sans-IO audio stream (RFC 3550 RTP/RTCP, RFC 3551 audio profile): encode and
+//! packetise, receive through the jitter buffer and decode, report over RTCP.
+//!
+//! ```text
+//!  send_frame(pcm) ─▶ Encoder ─▶ RTP (seq+1, ts+ticks, M on first) ─┐
+//!                                                                   ├─▶ poll_transmit()
+//!  handle_timeout() ─▶ RTCP SR/RR + SDES (every ~5 s, §6.2) ────────┘
+//!
+//!  handle_rtp() ─▶ parse ─▶ latch source (symmetric RTP) ─▶ ReceptionStats (§A.1, A.8)
+//!                     └─▶ telephone-event? counted, never decoded
+//!                     └─▶ JitterBuffer ─▶ poll_audio(): Decoder / FEC / PLC ─▶ 960 samples
+//!  handle_rtcp() ─▶ LSR/DLSR bookkeeping, RTT, BYE
+//! ```
+//!
+//! The driver calls [`MediaSession::send_frame`] and [`MediaSession::poll_audio`] every
+//! 20 ms, feeds datagrams to `handle_rtp`/`handle_rtcp`, sleeps until
+//! [`MediaSession::poll_timeout`] and drains [`MediaSession::poll_transmit`] after each call.
+
+mod report;
+mod stats;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+pub use stats::MediaStats;
+
+use crate::codec::{self, Decoder, Encoder};
+use crate::jitter::{Insert, JitterBuffer, Playout, DEFAULT_TARGET_MS};
+use crate::reception::{ReceptionStats, SeqVerdict};
+use crate::rtcp::{self, RtcpPacket};
+use crate::rtp::{RtpHeader, RtpPacket};
+use crate::sdp::Negotiated;
+use crate::{MediaError, FRAME_SAMPLES};
+
+/// RFC 3550 §6.2: minimum report interval; the first report comes at half of it.
+const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+/// SRs we remember for RTT matching.
+const SR_HISTORY: usize = 8;
+/// Decoding steps per [`MediaSession::poll_audio`] call at most (10 ms packets need 2).
+const MAX_DECODE_STEPS: usize = 16;
+/// Longest packet we buffer, in milliseconds (Opus maximum, RFC 6716 §3.2.5).
+const MAX_PACKET_MS: u32 = 120;
+
+/// What a [`Transmit`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketKind {
+    /// An RTP packet, for the RTP socket.
+    Rtp,
+    /// An RTCP compound packet, for the RTCP socket.
+    Rtcp,
+}
+
+/// A datagram for the driver to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to.
+    pub dest: SocketAddr,
+    /// The datagram.
+    pub payload: Vec<u8>,
+    /// Which socket.
+    pub kind: PacketKind,
+}
+
+/// Our outgoing stream's state.
+struct Sender {
+    seq: u16,
+    timestamp: u32,
+    /// The next packet starts a talkspurt (RFC 3551 §4.1).
+    marker: bool,
+    packets: u64,
+    octets: u64,
+    /// When the last packet went out and its timestamp, to place an SR on the RTP clock.
+    last_sent: Option<(Instant, u32)>,
+    sent_since_report: bool,
+    payload: Vec<u8>,
+}
+
+/// Where the peer's packets go, and whether that came from the SDP or from the wire.
+struct Destination {
+    addr: SocketAddr,
+    latched: bool,
+}
+
+impl Destination {
+    /// Symmetric RTP/RTCP (RFC 4961): send back where the peer's first valid packet came from.
+    fn latch(&mut self, from: SocketAddr) {
+        if !self.latched {
+            if from != self.addr {
+                tracing::debug!(sdp = %self.addr, wire = %from, "latched onto the peer's source");
+            }
+            self.addr = from;
+            self.latched = true;
+        }
+    }
+}
+
+/// The peer's stream as we receive it.
+struct RemoteSource {
+    ssrc: u32,
+    stats: ReceptionStats,
+    /// The middle of the NTP time of its last SR, and when that arrived (for LSR/DLSR).
+    last_sr: Option<(u32, Instant)>,
+}
+
+/// One audio stream of a call; see the module docs for the run loop.
+pub struct MediaSession {
+    neg: Negotiated,
+    ssrc: u32,
+    cname: String,
+    ticks_per_frame: u32,
+    encoder: Exclusive<Box<dyn Encoder>>,
+    decoder: Exclusive<Box<dyn Decoder>>,
+    sender: Sender,
+    rtp_dest: Destination,
+    rtcp_dest: Destination,
+    remote: Option<RemoteSource>,
+    /// A new SSRC seen once, with the sequence number that would confirm it (RFC 3550 §A.1
+    /// probation), so one stray packet doesn't restart playout.
+    candidate: Option<(u32, u16)>,
+    jitter: JitterBuffer,
+    /// Decoded audio not yet handed out.
+    pending: Vec<i16>,
+    transmits: VecDeque<Transmit>,
+    rtcp_due: Option<Instant>,
+    rng: u64,
+    /// Our recent SRs: middle 32 bits of their NTP time and when they went out.
+    sr_sent: VecDeque<(u32, Instant)>,
+    closed: bool,
+    stats: MediaStats,
+}
+
+/// Makes a `Send` value `Sync` by never sharing it: every access goes through `&mut`, where
+/// `Mutex::get_mut` hands it out without locking. libopus handles are `Send` but not `Sync`,
+/// and a driver future holding `&MediaSession` across an await needs the session `Sync`.
+struct Exclusive<T>(std::sync::Mutex<T>);
+
+impl<T> Exclusive<T> {
+    fn new(value: T) -> Self {
+        Exclusive(std::sync::Mutex::new(value))
+    }
+
+    fn get(&mut self) -> &mut T {
+        // Never locked, so never poisoned; into_inner covers the impossible case.
+        self.0
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// SplitMix64: spreads the caller's random SSRC into the other random starting values.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+impl MediaSession {
+    /// A session sending and receiving `neg.codec` with our `ssrc` (random, from the caller).
+    ///
+    /// The initial sequence number and timestamp are derived from `ssrc` (RFC 3550 §5.1 wants
+    /// them random; the SSRC already is).
+    pub fn new(neg: Negotiated, ssrc: u32, now: Instant) -> Result<Self, MediaError> {
+        for pt in std::iter::once(neg.pt).chain(neg.dtmf_pt) {
+            if pt > 127 {
+                return Err(MediaError::InvalidPayloadType(pt));
+            }
+        }
+        let encoder = codec::new_encoder(neg.codec)?;
+        let decoder = codec::new_decoder(neg.codec)?;
+        let seed = mix(u64::from(ssrc));
+        let stats = MediaStats {
+            codec: neg.codec,
+            rtp_tx: 0,
+            rtp_rx: 0,
+            rx_lost: 0,
+            jitter_ms: 0.0,
+            rx_late: 0,
+            rx_duplicate: 0,
+            rx_invalid: 0,
+            rx_unexpected_pt: 0,
+            rx_telephone_event: 0,
+            concealed_frames: 0,
+            fec_recovered: 0,
+            rtcp_tx: 0,
+            rtcp_rx: 0,
+            rtt_ms: None,
+            remote_bye: false,
+        };
+        Ok(MediaSession {
+            ssrc,
+            cname: format!("wren-{ssrc:08x}@wren.invalid"),
+            ticks_per_frame: neg.codec.ticks_per_frame(),
+            encoder: Exclusive::new(encoder),
+            decoder: Exclusive::new(decoder),
+            sender: Sender {
+                seq: seed as u16,
+                timestamp: (seed >> 32) as u32,
+                marker: true,
+                packets: 0,
+                octets: 0,
+                last_sent: None,
+                sent_since_report: false,
+                payload: Vec::with_capacity(1500),
+            },
+            rtp_dest: Destination {
+                addr: neg.remote_rtp,
+                latched: false,
+            },
+            rtcp_dest: Destination {
+                addr: neg.remote_rtcp,
+                latched: false,
+            },
+            remote: None,
+            candidate: None,
+            jitter: JitterBuffer::new(neg.codec.clock_rate(), DEFAULT_TARGET_MS),
+            pending: Vec::with_capacity(2 * FRAME_SAMPLES),
+            transmits: VecDeque::new(),
+            rtcp_due: Some(now + RTCP_INTERVAL / 2),
+            rng: seed | 1,
+            sr_sent: VecDeque::with_capacity(SR_HISTORY),
+            closed: false,
+            stats,
+            neg,
+        })
+    }
+
+    // ----- getters -----
+
+    /// Our SSRC.
+    pub fn ssrc(&self) -> u32 {
+        self.ssrc
+    }
+
+    /// What was negotiated.
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.neg
+    }
+
+    /// Where RTP goes now (the SDP address until the peer's first packet latches it).
+    pub fn rtp_destination(&self) -> SocketAddr {
+        self.rtp_dest.addr
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> MediaStats {
+        let mut stats = self.stats.clone();
+        if let Some(remote) = &self.remote {
+            stats.rx_lost = remote.stats.cumulative_lost().max(0).unsigned_abs();
+            stats.jitter_ms = remote.stats.jitter_ms();
+        }
+        let jb = self.jitter.counters();
+        stats.rx_late = jb.late;
+        stats.rx_duplicate = jb.duplicate;
+        stats
+    }
+
+    // ----- inputs -----
+
+    /// Encodes and packetises one 20 ms frame of 48 kHz mono audio.
+    ///
+    /// A frame of the wrong length is dropped (API misuse, logged). While the negotiated
+    /// direction doesn't send, the RTP clock still advances and nothing goes out; after
+    /// [`MediaSession::close`] nothing happens.
+    pub fn send_frame(&mut self, now: Instant, pcm: &[i16]) {
+        if self.closed {
+            return;
+        }
+        let Ok(frame) = <&[i16; FRAME_SAMPLES]>::try_from(pcm) else {
+            tracing::warn!(len = pcm.len(), "send_frame needs {FRAME_SAMPLES} samples");
+            return;
+        };
+        let ts = self.sender.timestamp;
+        self.sender.timestamp = ts.wrapping_add(self.ticks_per_frame);
+        if !self.neg.direction.sends() {
+            self.sender.marker = true;
+            return;
+        }
+        if let Err(e) = self.encoder.get().encode(frame, &mut self.sender.payload) {
+            tracing::warn!(error = %e, "encoding failed; frame dropped");
+            self.sender.marker = true;
+            return;
+        }
+        let header = RtpHeader {
+            marker: std::mem::take(&mut self.sender.marker),
+            payload_type: self.neg.pt,
+            seq: self.sender.seq,
+            timestamp: ts,
+            ssrc: self.ssrc,
+        };
+        self.sender.seq = self.sender.seq.wrapping_add(1);
+        let mut datagram = Vec::with_capacity(crate::rtp::HEADER_LEN + self.sender.payload.len());
+        header.write(&self.sender.payload, &mut datagram);
+        self.sender.packets += 1;
+        self.sender.octets += self.sender.payload.len() as u64;
+        self.sender.last_sent = Some((now, ts));
+        self.sender.sent_since_report = true;
+        self.stats.rtp_tx += 1;
+        self.transmits.push_back(Transmit {
+            dest: self.rtp_dest.addr,
+            payload: datagram,
+            kind: PacketKind::Rtp,
+        });
+    }
+
+    /// Takes an RTP datagram that arrived on our RTP socket from `from`.
+    pub fn handle_rtp(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        let packet = match RtpPacket::parse(data) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(%from, code = e.code(), "invalid RTP dropped");
+                self.stats.rx_invalid += 1;
+                return;
+            }
+        };
+        let header = packet.header;
+        let is_dtmf = Some(header.payload_type) == self.neg.dtmf_pt;
+        if header.payload_type != self.neg.pt && !is_dtmf {
+            self.stats.rx_unexpected_pt += 1;
+            return;
+        }
+        if header.ssrc == self.ssrc {
+            // Our own packets looped back, or an SSRC collision (RFC 3550 §8.2).
+            self.stats.rx_invalid += 1;
+            return;
+        }
+        let clock_rate = self.neg.codec.clock_rate();
+        let known = self.remote.as_ref().map(|r| r.ssrc);
+        if known.is_some_and(|ssrc| ssrc != header.ssrc) {
+            // A new source must show two packets in sequence before it replaces the old.
+            if self.candidate != Some((header.ssrc, header.seq)) {
+                self.candidate = Some((header.ssrc, header.seq.wrapping_add(1)));
+                return;
+            }
+            tracing::debug!(ssrc = header.ssrc, "peer changed SSRC; restarting playout");
+            self.jitter.reset();
+            self.remote = None;
+        }
+        self.candidate = None;
+        self.rtp_dest.latch(from);
+        let remote = self.remote.get_or_insert_with(|| RemoteSource {
+            ssrc: header.ssrc,
+            stats: ReceptionStats::new(header.seq, clock_rate, now),
+            last_sr: None,
+        });
+        if remote.stats.update(header.seq) == SeqVerdict::BadSeq {
+            return;
+        }
+        self.stats.rtp_rx += 1;
+        if is_dtmf {
+            // RFC 4733 events are not audio; their timestamps mark event starts, so they
+            // stay out of the jitter estimate and the playout buffer.
+            self.stats.rx_telephone_event += 1;
+            return;
+        }
+        remote.stats.update_jitter(header.timestamp, now);
+        let max_ticks = clock_rate / 1000 * MAX_PACKET_MS;
+        let duration = self
+            .decoder
+            .get()
+            .duration(packet.payload)
+            .unwrap_or(self.ticks_per_frame);
+        if duration == 0 || duration > max_ticks {
+            self.stats.rx_invalid += 1;
+            return;
+        }
+        if self
+            .jitter
+            .insert(header.seq, header.timestamp, duration, packet.payload)
+            == Insert::Restarted
+        {
+            tracing::debug!("peer's timestamps restarted; playout re-buffers");
+        }
+    }
+
+    /// Takes an RTCP datagram that arrived on our RTCP socket from `from`.
+    pub fn handle_rtcp(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        let packets = match rtcp::parse_compound(data) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(%from, code = e.code(), "invalid RTCP dropped");
+                self.stats.rx_invalid += 1;
+                return;
+            }
+        };
+        self.stats.rtcp_rx += 1;
+        self.rtcp_dest.latch(from);
+        for packet in packets {
+            match packet {
+                RtcpPacket::SenderReport {
+                    ssrc,
+                    info,
+                    reports,
+                } => {
+                    if let Some(remote) = self.remote.as_mut().filter(|r| r.ssrc == ssrc) {
+                        remote.last_sr = Some((info.ntp.middle32(), now));
+                    }
+                    self.take_reports(now, &reports);
+                }
+                RtcpPacket::ReceiverReport { reports, .. } => self.take_reports(now, &reports),
+                RtcpPacket::Goodbye { ssrcs, .. } => {
+                    if self
+                        .remote
+                        .as_ref()
+                        .is_some_and(|r| ssrcs.contains(&r.ssrc))
+                    {
+                        self.stats.remote_bye = true;
+                    }
+                }
+                RtcpPacket::SourceDescription { .. } | RtcpPacket::Other { .. } => {}
+            }
+        }
+    }
+
+    /// Sends RTCP reports when due (call at or after [`MediaSession::poll_timeout`]).
+    pub fn handle_timeout(&mut self, now: Instant, wall: SystemTime) {
+        let Some(due) = self.rtcp_due else {
+            return;
+        };
+        if now < due {
+            return;
+        }
+        let report = self.report(now, wall, None);
+        self.queue_rtcp(report);
+        self.rtcp_due = Some(now + self.next_interval());
+    }
+
+    /// Ends the stream: sends a final report with RTCP BYE (RFC 3550 §6.6) and stops
+    /// sending and reporting.
+    pub fn close(&mut self, now: Instant, wall: SystemTime) {
+        self.closed = true;
+        if self.rtcp_due.take().is_some() {
+            let report = self.report(now, wall, Some("call ended"));
+            self.queue_rtcp(report);
+        }
+    }
+
+    // ----- outputs -----
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// When [`MediaSession::handle_timeout`] wants to run next (`None` once closed).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.rtcp_due
+    }
+
+    /// The next 20 ms of decoded audio, or `None` when there is nothing to play yet (before
+    /// the first packets, or re-buffering after the peer stopped): play silence then.
+    /// Lost packets come out concealed. Call every 20 ms.
+    pub fn poll_audio(&mut self, _now: Instant) -> Option<[i16; FRAME_SAMPLES]> {
+        let mut steps = 0;
+        while self.pending.len() < FRAME_SAMPLES && steps < MAX_DECODE_STEPS {
+            steps += 1;
+            match self.jitter.pop() {
+                Playout::Packet(packet) => {
+                    if let Err(e) = self
+                        .decoder
+                        .get()
+                        .decode(&packet.payload, &mut self.pending)
+                    {
+                        tracing::debug!(code = e.code(), "undecodable packet concealed");
+                        self.conceal(packet.duration);
+                    }
+                }
+                Playout::Lost { ticks, next } => {
+                    let recovered = next.is_some_and(|next| {
+                        self.decoder.get().recover(&next, ticks, &mut self.pending)
+                    });
+                    if recovered {
+                        self.stats.fec_recovered += 1;
+                    } else {
+                        self.conceal(ticks);
+                    }
+                }
+                Playout::Underrun { ticks } => self.conceal(ticks),
+                Playout::Idle => break,
+            }
+        }
+        if self.pending.is_empty() {
+            return None;
+        }
+        let mut frame = [0i16; FRAME_SAMPLES];
+        let n = self.pending.len().min(FRAME_SAMPLES);
+        frame[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.drain(..n);
+        Some(frame)
+    }
+
+    // ----- internals -----
+
+    fn conceal(&mut self, ticks: u32) {
+        self.stats.concealed_frames += 1;
+        self.decoder.get().conceal(ticks, &mut self.pending);
+    }
+}
+
+#[cfg(test)]
+mod tests;
