@@ -318,26 +318,30 @@ impl Session<'_> {
         }
     }
 
-    async fn registered(&mut self) -> Result<u32, EngineError> {
-        self.engine.register().await?;
+    /// Registers; a failure comes back as the outcome to print.
+    async fn registered(&mut self) -> Result<u32, Outcome> {
+        self.engine.register().await.map_err(Outcome::failed)?;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             match self.next(deadline).await {
                 Some(EventKind::Registration(RegistrationState::Registered { expires })) => {
                     return Ok(expires)
                 }
-                Some(EventKind::Registration(RegistrationState::Failed { error })) => {
-                    return Err(error)
+                Some(EventKind::Registration(RegistrationState::Failed { error, status })) => {
+                    return Err(Outcome {
+                        status,
+                        ..Outcome::failed(error)
+                    })
                 }
                 Some(EventKind::Connection(ConnectionState::Disconnected { error, .. })) => {
-                    return Err(error)
+                    return Err(Outcome::failed(error))
                 }
                 Some(_) => {}
                 None => {
-                    return Err(EngineError::new(
+                    return Err(Outcome::failed(EngineError::new(
                         "sip.timeout",
                         "no answer to REGISTER in time",
-                    ))
+                    )))
                 }
             }
         }
@@ -354,7 +358,7 @@ impl Session<'_> {
                 expires: Some(expires),
                 ..Default::default()
             },
-            Err(e) => Outcome::failed(e),
+            Err(outcome) => outcome,
         }
     }
 
@@ -381,8 +385,8 @@ impl Session<'_> {
         if let Err(e) = self.connected().await {
             return Outcome::failed(e);
         }
-        if let Err(e) = self.registered().await {
-            return Outcome::failed(e);
+        if let Err(outcome) = self.registered().await {
+            return outcome;
         }
         eprintln!("wren: waiting for a call");
         let deadline = Instant::now() + secs(timeout);
@@ -509,7 +513,7 @@ fn progress(kind: &EventKind) {
             format!("registered for {expires} s")
         }
         EventKind::Registration(RegistrationState::Unregistered) => "unregistered".to_owned(),
-        EventKind::Registration(RegistrationState::Failed { error }) => {
+        EventKind::Registration(RegistrationState::Failed { error, .. }) => {
             format!("registration failed: {error}")
         }
         EventKind::CallAdded { direction, .. } => format!("call added ({direction:?})"),

@@ -524,9 +524,10 @@ impl Driver {
             UaEvent::Unregistered => {
                 self.emit(EventKind::Registration(RegistrationState::Unregistered))
             }
-            UaEvent::RegistrationFailed { error } => {
+            UaEvent::RegistrationFailed { error, status } => {
                 self.emit(EventKind::Registration(RegistrationState::Failed {
                     error: error.into(),
+                    status,
                 }))
             }
             UaEvent::IncomingCall { call, from, offer } => {
@@ -613,7 +614,7 @@ impl Driver {
             .map(|m| m.stats(now))
             .unwrap_or_default();
         if let Some(media) = slot.media {
-            media.finish();
+            media.finish(now);
         }
         self.emit(EventKind::CallChanged {
             call: call.into(),

@@ -33,8 +33,13 @@ pub enum ConnectionState {
 pub enum RegistrationState {
     Unregistered,
     Registering,
-    Registered { expires: u32 },
-    Failed { error: EngineError },
+    Registered {
+        expires: u32,
+    },
+    Failed {
+        error: EngineError,
+        status: Option<u16>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -194,8 +194,12 @@ impl CallMedia {
         stats
     }
 
-    /// Ends the recording cleanly.
-    pub fn finish(self) {
+    /// Says goodbye (RTCP BYE, RFC 3550 §6.6) and ends the recording cleanly.
+    pub fn finish(mut self, now: Instant) {
+        if let Some(session) = &mut self.session {
+            session.close(now, SystemTime::now());
+        }
+        self.flush();
         if let Some(sink) = self.sink {
             if let Err(e) = sink.finish() {
                 tracing::warn!("finishing the recording failed: {e}");

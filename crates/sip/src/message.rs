@@ -9,7 +9,7 @@ use bytes::Bytes;
 use bytesstr::BytesStr;
 use ezk_sip_types::header::typed::{CSeq, CallID, FromTo, MaxForwards, Via};
 use ezk_sip_types::header::{ConstNamed, DecodeValues};
-use ezk_sip_types::msg::{Line, MessageLine, PullParser};
+use ezk_sip_types::msg::{Line, MessageLine, PullParser, RequestLine, StatusLine};
 use ezk_sip_types::parse::Parse;
 use ezk_sip_types::print::{AppendCtx, PrintCtx};
 use ezk_sip_types::uri::SipUri;
@@ -53,6 +53,20 @@ pub struct ParseError {
     pub partial: Option<(Method, Headers)>,
 }
 
+/// The one failure answered with 505 instead of 400 (RFC 3261 §8.2.2, RFC 4475 §3.1.2.16).
+const UNSUPPORTED_VERSION: &str = "unsupported SIP version";
+
+impl ParseError {
+    /// The status a request that failed this way is answered with.
+    pub fn status(&self) -> u16 {
+        if self.reason == UNSUPPORTED_VERSION {
+            505
+        } else {
+            400
+        }
+    }
+}
+
 fn fail<T>(reason: &'static str, partial: Option<(Method, Headers)>) -> Result<T, ParseError> {
     Err(ParseError { reason, partial })
 }
@@ -62,22 +76,26 @@ pub fn parse(data: &[u8]) -> Result<Message, ParseError> {
     if data.len() > MAX_MESSAGE_LEN {
         return fail("message too large", None);
     }
-    let src = Bytes::copy_from_slice(data);
+    // RFC 3261 §7.5: ignore CRLFs before the start line (keep-alives). The pull parser
+    // would read a leading empty line as the end of the head.
+    let start = data
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .unwrap_or(data.len());
+    let src = Bytes::copy_from_slice(&data[start..]);
     let mut lines = PullParser::new(&src, 0);
-    // RFC 3261 §7.5: ignore CRLFs before the start line (keep-alives).
-    let first = loop {
-        match lines.next() {
-            Some(Ok(l)) if l.iter().all(|b| b.is_ascii_whitespace()) => continue,
-            Some(Ok(l)) => break l,
-            _ => return fail("no start line", None),
-        }
+    let Some(Ok(first)) = lines.next() else {
+        return fail("no start line", None);
     };
     let first = std::str::from_utf8(first).or(fail("start line is not UTF-8", None))?;
-    let start = match MessageLine::parse(&src)(first) {
-        Ok((rest, line)) if rest.trim().is_empty() => line,
-        _ => return fail("bad start line", None),
+    let start = start_line(&src, first);
+    let method = match &start {
+        Ok(line) => line.request_method().cloned(),
+        Err((_, method)) => method.clone(),
     };
-    let method = start.request_method().cloned();
+    if let (Err((reason, _)), None) = (&start, &method) {
+        return fail(reason, None);
+    }
     let mut headers = Headers::new();
     let mut bad_header = None;
     loop {
@@ -103,6 +121,10 @@ pub fn parse(data: &[u8]) -> Result<Message, ParseError> {
     }
     let head_end = lines.head_end();
     let partial = |headers: &Headers| method.clone().map(|m| (m, headers.clone()));
+    let start = match start {
+        Ok(start) => start,
+        Err((reason, _)) => return fail(reason, partial(&headers)),
+    };
     if let Some(reason) = bad_header {
         return fail(reason, partial(&headers));
     }
@@ -141,21 +163,126 @@ pub fn parse(data: &[u8]) -> Result<Message, ParseError> {
     })
 }
 
+/// RFC 3261 §7.1: `Method SP Request-URI SP SIP-Version` with single spaces, or a status line.
+/// A request line that is wrong after a good method keeps the method, so the UA can still
+/// answer (RFC 4475 §3.1.2.7 to §3.1.2.11 and §3.1.2.16: 400 or 505, not silence).
+fn start_line(src: &Bytes, line: &str) -> Result<MessageLine, (&'static str, Option<Method>)> {
+    if line.starts_with("SIP/") {
+        return match StatusLine::parse(src)(line) {
+            Ok((rest, status)) if rest.trim().is_empty() => Ok(MessageLine::Response(status)),
+            _ => Err(("bad status line", None)),
+        };
+    }
+    let words: Vec<&str> = line.split(' ').collect();
+    let looks_like_request = line
+        .trim_end()
+        .rsplit(' ')
+        .next()
+        .is_some_and(|v| v.starts_with("SIP/"));
+    if !looks_like_request || words[0].is_empty() || !words[0].bytes().all(is_token_char) {
+        return Err(("bad start line", None));
+    }
+    let method = Method::from(words[0]);
+    let bad = |reason| Err((reason, Some(method.clone())));
+    if words.len() != 3 {
+        return bad("bad request line");
+    }
+    if words[2] != "SIP/2.0" {
+        return bad(UNSUPPORTED_VERSION);
+    }
+    let uri = match SipUri::parse(src)(words[1]) {
+        Ok(("", uri)) => uri,
+        _ => return bad("bad Request-URI"),
+    };
+    if !uri.header_params.is_empty() {
+        // RFC 3261 §19.1.5: escaped headers are not allowed in a Request-URI.
+        return bad("Request-URI with headers");
+    }
+    Ok(MessageLine::Request(RequestLine { method, uri }))
+}
+
+/// RFC 3261 §25.1 `token` characters.
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
+}
+
+/// Checks a name-addr / addr-spec value (From, To, Contact; RFC 3261 §20.10, §25.1) and
+/// returns it without its display name. ezk's quoted-string parser stops at the first `\"`
+/// quoted-pair (RFC 4475 §3.1.1.1) and takes an unterminated quote or a comma in an unquoted
+/// name as display text (§3.1.2.6, §3.1.2.15), so the display name is checked here and only
+/// the rest goes to ezk. The UA never interprets display names.
+fn without_display_name(value: &str) -> Result<&str, ()> {
+    let lws = |c: char| matches!(c, ' ' | '\t' | '\r' | '\n');
+    let v = value.trim_start_matches(lws);
+    if let Some(quoted) = v.strip_prefix('"') {
+        let mut chars = quoted.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                // quoted-pair: any ASCII octet but CR and LF.
+                '\\' => match chars.next() {
+                    Some((_, e)) if e.is_ascii() && e != '\r' && e != '\n' => {}
+                    _ => return Err(()),
+                },
+                '"' => {
+                    let rest = quoted[i + 1..].trim_start_matches(lws);
+                    return if rest.starts_with('<') {
+                        Ok(rest)
+                    } else {
+                        Err(())
+                    };
+                }
+                _ => {}
+            }
+        }
+        return Err(());
+    }
+    match v.find('<') {
+        Some(i)
+            if v[..i]
+                .bytes()
+                .all(|b| is_token_char(b) || b" \t\r\n".contains(&b)) =>
+        {
+            Ok(&v[i..])
+        }
+        Some(_) => Err(()),
+        // RFC 3261 §20: a URI with `?` (or `,`) must be in angle brackets (RFC 4475 §3.1.2.13).
+        None if v.contains('?') => Err(()),
+        None => Ok(v),
+    }
+}
+
+/// Exactly one From or To value, its display name checked by us and the rest parsed by ezk.
+fn from_to(headers: &Headers, name: Name) -> Option<FromTo> {
+    let mut values = headers.get_raw(&name);
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return None;
+    };
+    let rest = without_display_name(value.as_str()).ok()?;
+    let mut one = Headers::new();
+    one.insert(name.clone(), BytesStr::from(rest));
+    one.get(name).ok()
+}
+
 /// RFC 3261 §8.1.1: the headers every request and response carries, each parsable.
 fn check_mandatory(headers: &Headers, method: Option<&Method>) -> Result<(), &'static str> {
     let vias: Vec<Via> = headers.get_named().map_err(|_| "bad Via")?;
     if vias.is_empty() || vias.len() != raw_list_len(headers, &Name::VIA) {
         return Err("bad Via");
     }
-    if vias
-        .iter()
-        .any(|v| v.params.get_val("branch").is_none() && method.is_some())
-    {
-        // RFC 2543 peers without a branch are not supported; they would break matching.
+    if method.is_some() && vias[0].params.get_val("branch").is_none() {
+        // RFC 2543 peers without a branch are not supported; they would break matching. Only
+        // the top Via is ours to match on: older hops below a proxy's Via don't matter.
         return Err("Via without branch");
     }
-    single::<FromTo>(headers, Name::FROM).ok_or("bad From")?;
-    single::<FromTo>(headers, Name::TO).ok_or("bad To")?;
+    from_to(headers, Name::FROM).ok_or("bad From")?;
+    from_to(headers, Name::TO).ok_or("bad To")?;
+    let contacts = headers.get_raw(&Name::CONTACT);
+    if contacts
+        .flat_map(|v| split_list(v.as_str()))
+        .any(|c| c != "*" && without_display_name(c).is_err())
+    {
+        return Err("bad Contact");
+    }
     let call_id = single::<CallID>(headers, Name::CALL_ID).ok_or("bad Call-ID")?;
     if call_id.0.is_empty() || call_id.0.contains(char::is_whitespace) {
         return Err("bad Call-ID");
@@ -231,10 +358,10 @@ pub trait HeadersExt {
         single(self.headers(), Name::CSEQ)
     }
     fn header_from(&self) -> Option<FromTo> {
-        single(self.headers(), Name::FROM)
+        from_to(self.headers(), Name::FROM)
     }
     fn header_to(&self) -> Option<FromTo> {
-        single(self.headers(), Name::TO)
+        from_to(self.headers(), Name::TO)
     }
     fn vias(&self) -> Vec<Via> {
         self.headers().get_named().unwrap_or_default()
@@ -391,6 +518,12 @@ mod tests {
             panic!()
         };
         assert_eq!(again.to_bytes(), req.to_bytes());
+    }
+
+    #[test]
+    fn leading_crlfs_are_ignored_rfc3261_7_5() {
+        let text = format!("\r\n\r\n{INVITE}");
+        assert!(matches!(parse(text.as_bytes()), Ok(Message::Request(_))));
     }
 
     #[test]

@@ -32,9 +32,9 @@ fn redact_line(line: &str) -> String {
     while let Some(pos) = find_identity(rest) {
         let (before, after) = rest.split_at(pos);
         out.push_str(before);
-        if after.starts_with('"') {
+        if let Some(quoted) = after.strip_prefix('"') {
             // A quoted display name.
-            match after[1..].find('"') {
+            match quoted.find('"') {
                 Some(end) => {
                     out.push_str("\"***\"");
                     rest = &after[end + 2..];
@@ -50,7 +50,7 @@ fn redact_line(line: &str) -> String {
         out.push_str(&after[..scheme_len]);
         let body = &after[scheme_len..];
         let end = body
-            .find(|c: char| matches!(c, '>' | ';' | ' ' | ',' | '\r' | '?'))
+            .find(['>', ';', ' ', ',', '\r', '?'])
             .unwrap_or(body.len());
         match body[..end].rfind('@') {
             Some(at) => {

@@ -158,7 +158,10 @@ impl ClientTx {
             (ClientState::Trying | ClientState::Proceeding, 100..=199) => {
                 self.state = ClientState::Proceeding;
                 if self.invite() {
+                    // RFC 3261 §17.1.1.2: Timer B times out only the Calling state; once the
+                    // far end rings, the call may ring for minutes (proxies end it with Timer C).
                     self.timers.clear(Timer::A);
+                    self.timers.clear(Timer::B);
                 } else if !self.reliable {
                     // RFC 3261 §17.1.2.2: keep retransmitting at T2 in Proceeding.
                     self.interval = T2;

@@ -109,6 +109,8 @@ pub enum UaEvent {
     Unregistered,
     RegistrationFailed {
         error: SipError,
+        /// Last SIP status (408 for a timeout).
+        status: Option<u16>,
     },
     IncomingCall {
         call: CallHandle,
@@ -240,6 +242,20 @@ pub struct UserAgent {
 }
 
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+
+/// Methods standardised for SIP that we recognise even where we don't allow them.
+const KNOWN_METHODS: [Method; 10] = [
+    Method::BYE,
+    Method::REGISTER,
+    Method::MESSAGE,
+    Method::UPDATE,
+    Method::PRACK,
+    Method::SUBSCRIBE,
+    Method::NOTIFY,
+    Method::PUBLISH,
+    Method::INFO,
+    Method::REFER,
+];
 
 impl UserAgent {
     /// A new UA; `seed` feeds tags, branches and Call-IDs (pass OS randomness).
@@ -501,10 +517,12 @@ impl UserAgent {
             Ok(Message::Request(req)) => self.on_request(now, req),
             Err(err) => {
                 tracing::debug!(reason = err.reason, "dropping malformed message");
+                let code = err.status();
                 if let Some((method, headers)) = err.partial {
                     if method != Method::ACK && headers.contains(&Name::VIA) {
-                        let mut resp = Response::to_request(&method, &headers, 400, None);
-                        resp.reason = Some(format!("Bad Request ({})", err.reason).into());
+                        let mut resp = Response::to_request(&method, &headers, code, None);
+                        let text = resp.status.text().unwrap_or("Bad Request");
+                        resp.reason = Some(format!("{text} ({})", err.reason).into());
                         self.transmits.push_back(resp.to_bytes());
                     }
                 }
@@ -745,8 +763,9 @@ impl UserAgent {
             }
         };
         let seq = dialog.next_seq();
-        let mut bye = self.dialog_request(&mut dialog, Method::BYE, seq);
-        self.calls[idx].auth.authorize(&mut bye);
+        // No credentials up front: the INVITE's digest is for INVITE, not BYE. A proxy that
+        // challenges the BYE gets a fresh answer below (Owner::Bye).
+        let bye = self.dialog_request(&mut dialog, Method::BYE, seq);
         self.calls[idx].ending = Some(reason);
         self.send_client(now, bye, Owner::Bye(handle));
     }
@@ -862,7 +881,9 @@ impl UserAgent {
             return;
         };
         let resp = match ev {
-            ClientEvent::Timeout => return self.registration_failed(now, SipError::Timeout, true),
+            ClientEvent::Timeout => {
+                return self.registration_failed(now, SipError::Timeout, Some(408), true)
+            }
             ClientEvent::Response(r) if r.code() < 200 => return,
             ClientEvent::Response(r) => r,
         };
@@ -877,7 +898,12 @@ impl UserAgent {
                 let expires =
                     registration::granted_expires(&resp, &self.via_host, self.reg.expires);
                 if expires == 0 {
-                    return self.registration_failed(now, SipError::Rejected(code), true);
+                    return self.registration_failed(
+                        now,
+                        SipError::Rejected(code),
+                        Some(code),
+                        true,
+                    );
                 }
                 self.reg.state = RegState::Registered {
                     refresh_at: now + registration::refresh_delay(expires),
@@ -889,11 +915,14 @@ impl UserAgent {
                 match self.reg.auth.handle_challenge(&req, &resp) {
                     Challenge::Retry => self.send_register(now, unregister),
                     Challenge::Rejected => {
-                        self.registration_failed(now, SipError::AuthFailed, false)
+                        self.registration_failed(now, SipError::AuthFailed, Some(code), false)
                     }
-                    Challenge::Unsupported(why) => {
-                        self.registration_failed(now, SipError::AuthUnsupported(why), false)
-                    }
+                    Challenge::Unsupported(why) => self.registration_failed(
+                        now,
+                        SipError::AuthUnsupported(why),
+                        Some(code),
+                        false,
+                    ),
                 }
             }
             423 => match registration::min_expires(&resp) {
@@ -901,16 +930,22 @@ impl UserAgent {
                     self.reg.expires = min;
                     self.send_register(now, false);
                 }
-                _ => self.registration_failed(now, SipError::Rejected(code), false),
+                _ => self.registration_failed(now, SipError::Rejected(code), Some(code), false),
             },
             _ => {
                 let transient = code >= 500 || code == 408;
-                self.registration_failed(now, SipError::Rejected(code), transient)
+                self.registration_failed(now, SipError::Rejected(code), Some(code), transient)
             }
         }
     }
 
-    fn registration_failed(&mut self, now: Instant, error: SipError, retry: bool) {
+    fn registration_failed(
+        &mut self,
+        now: Instant,
+        error: SipError,
+        status: Option<u16>,
+        retry: bool,
+    ) {
         let unregistering = matches!(
             self.reg.state,
             RegState::Pending {
@@ -925,7 +960,8 @@ impl UserAgent {
             // An unregister that fails still ends our interest in the binding.
             self.events.push_back(UaEvent::Unregistered);
         } else {
-            self.events.push_back(UaEvent::RegistrationFailed { error });
+            self.events
+                .push_back(UaEvent::RegistrationFailed { error, status });
         }
     }
 
@@ -1101,7 +1137,14 @@ impl UserAgent {
         match req.method {
             Method::INVITE => self.on_invite(now, req, branch),
             Method::OPTIONS => self.reply(now, &req, 200, &options_headers()),
-            _ => self.reply(now, &req, 405, &[(Name::ALLOW, ALLOW.into())]),
+            // A BYE without a To tag matches no dialog (RFC 3261 §15.1.2).
+            Method::BYE => self.reply(now, &req, 481, &[]),
+            // RFC 3261 §8.2.1: 405 for a method we know but don't allow, 501 for one we don't
+            // know at all (RFC 4475 §3.1.1.2 and §3.1.1.5 expect 501 for the unknown ones).
+            ref m if KNOWN_METHODS.contains(m) => {
+                self.reply(now, &req, 405, &[(Name::ALLOW, ALLOW.into())])
+            }
+            _ => self.reply(now, &req, 501, &[(Name::ALLOW, ALLOW.into())]),
         }
     }
 

@@ -1,0 +1,1 @@
+//! Interop suites live in `tests/`; see `tests/lab/README.md` for the lab they need.
