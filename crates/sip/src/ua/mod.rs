@@ -1,0 +1,670 @@
+//! The user agent: one account's registration and INVITE sessions over one flow to the
+//! outbound proxy (RFC 7118 §5: everything goes over the WebSocket connection).
+//!
+//! Sans-IO, like quinn-proto's `Connection`:
+//! - inputs: [`UserAgent::handle_input`] (one received message), [`UserAgent::handle_timeout`];
+//! - API calls: [`UserAgent::register`], [`UserAgent::invite`], [`UserAgent::answer`], ...;
+//! - outputs, drained after every input: [`UserAgent::poll_transmit`],
+//!   [`UserAgent::poll_event`], [`UserAgent::poll_timeout`].
+
+mod call;
+mod register;
+
+use crate::auth::{Authenticator, Challenge, Credentials};
+use crate::dialog::Dialog;
+use crate::error::SipError;
+use crate::ids::IdGen;
+use crate::message::{self, HeadersExt, Message, Request, Response};
+use crate::registration::{self, RegState, Registration};
+use crate::transaction::{ClientEvent, ClientTx, ServerTx, T1, T2};
+use bytes::Bytes;
+use call::{Call, CallState};
+use ezk_sip_types::uri::SipUri;
+use ezk_sip_types::{Headers, Method, Name};
+use std::collections::VecDeque;
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+/// The transport of the flow to the outbound proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Ws,
+    Wss,
+    Udp,
+    Tcp,
+}
+
+impl Transport {
+    pub(super) fn via(self) -> &'static str {
+        match self {
+            Transport::Ws => "WS",
+            Transport::Wss => "WSS",
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+    pub(super) fn uri_param(self) -> &'static str {
+        match self {
+            // RFC 7118 §5.2: both WS and WSS are `transport=ws` in URIs.
+            Transport::Ws | Transport::Wss => "ws",
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+    /// Reliable transports need no retransmissions.
+    pub fn reliable(self) -> bool {
+        self != Transport::Udp
+    }
+}
+
+/// One account, as the UA needs it.
+#[derive(Debug, Clone)]
+pub struct UaConfig {
+    /// User part of the address of record.
+    pub user: String,
+    /// Host part of the address of record (the SIP domain).
+    pub domain: String,
+    pub display_name: Option<String>,
+    pub credentials: Credentials,
+    pub transport: Transport,
+    /// RFC 5626 instance id (`urn:uuid:...`), stable per account across runs.
+    pub instance_id: String,
+    /// Registration expiry to ask for, seconds.
+    pub register_expires: u32,
+    pub user_agent: String,
+}
+
+/// Our handle for a call (not the SIP Call-ID).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallHandle(pub u64);
+
+impl fmt::Display for CallHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "call-{}", self.0)
+    }
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    /// We hung up (BYE) after the call was answered.
+    LocalHangup,
+    /// The far end sent BYE.
+    RemoteHangup,
+    /// We cancelled while it was ringing (487).
+    Cancelled,
+    /// The caller cancelled before we answered.
+    RemoteCancelled,
+    /// The INVITE got a final failure response (4xx-6xx).
+    Rejected(u16),
+    /// We declined an incoming call with this status.
+    Declined(u16),
+    /// Something failed: timeout, auth, missing ACK...
+    Failed(SipError),
+}
+
+/// What the UA tells its owner.
+#[derive(Debug, Clone)]
+pub enum UaEvent {
+    Registered {
+        expires: u32,
+    },
+    Unregistered,
+    RegistrationFailed {
+        error: SipError,
+        /// Last SIP status (408 for a timeout).
+        status: Option<u16>,
+    },
+    IncomingCall {
+        call: CallHandle,
+        from: String,
+        offer: Bytes,
+    },
+    /// 180/183 for an outgoing call, with early SDP if any.
+    Ringing {
+        call: CallHandle,
+        status: u16,
+        sdp: Option<Bytes>,
+    },
+    /// The call is established; `sdp` is the answer (caller) or empty (callee, we answered).
+    Answered {
+        call: CallHandle,
+        sdp: Bytes,
+    },
+    /// The far end sent a new offer in a re-INVITE; we answered with our current SDP.
+    RemoteSdp {
+        call: CallHandle,
+        sdp: Bytes,
+    },
+    Ended {
+        call: CallHandle,
+        reason: EndReason,
+        status: Option<u16>,
+    },
+}
+
+/// What went wrong with an API call.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UaError {
+    #[error("invalid SIP address: {0}")]
+    InvalidUri(String),
+    #[error("no such call")]
+    NoSuchCall,
+    #[error("not possible in the call's state")]
+    InvalidState,
+}
+
+impl UaError {
+    /// Stable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            UaError::InvalidUri(_) => "sip.invalid_uri",
+            UaError::NoSuchCall => "sip.no_such_call",
+            UaError::InvalidState => "sip.invalid_state",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Owner {
+    Register,
+    Invite(CallHandle),
+    Bye(CallHandle),
+    Cancel,
+}
+
+/// The SIP user agent of one account.
+#[derive(Debug)]
+pub struct UserAgent {
+    cfg: UaConfig,
+    ids: IdGen,
+    via_host: String,
+    contact_user: String,
+    reg: Registration,
+    /// Whether we want to be registered (refresh timers run only then).
+    want_registered: bool,
+    clients: Vec<(ClientTx, Owner)>,
+    servers: Vec<ServerTx>,
+    calls: Vec<Call>,
+    next_call: u64,
+    transmits: VecDeque<Bytes>,
+    events: VecDeque<UaEvent>,
+}
+
+pub(super) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+
+/// Methods standardised for SIP that we recognise even where we don't allow them.
+const KNOWN_METHODS: [Method; 10] = [
+    Method::BYE,
+    Method::REGISTER,
+    Method::MESSAGE,
+    Method::UPDATE,
+    Method::PRACK,
+    Method::SUBSCRIBE,
+    Method::NOTIFY,
+    Method::PUBLISH,
+    Method::INFO,
+    Method::REFER,
+];
+
+impl UserAgent {
+    /// A new UA; `seed` feeds tags, branches and Call-IDs (pass OS randomness).
+    pub fn new(cfg: UaConfig, seed: u64) -> Self {
+        let mut ids = IdGen::new(seed);
+        let via_host = format!("{}.invalid", ids.token(12));
+        let contact_user = ids.token(8);
+        let reg = Registration {
+            call_id: ids.hex(20),
+            cseq: 0,
+            expires: cfg.register_expires,
+            auth: Authenticator::new(&cfg.credentials),
+            state: RegState::Idle,
+        };
+        Self {
+            cfg,
+            ids,
+            via_host,
+            contact_user,
+            reg,
+            want_registered: false,
+            clients: Vec::new(),
+            servers: Vec::new(),
+            calls: Vec::new(),
+            next_call: 1,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    // ---- outputs ----
+
+    /// Next message to send on the flow.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<UaEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`UserAgent::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let clients = self.clients.iter().filter_map(|(t, _)| t.next_timeout());
+        let servers = self.servers.iter().filter_map(ServerTx::next_timeout);
+        let calls = self.calls.iter().filter_map(|c| match &c.state {
+            CallState::Answering {
+                retransmit_at,
+                give_up_at,
+                ..
+            } => Some((*retransmit_at).min(*give_up_at)),
+            _ => None,
+        });
+        let reg = if self.want_registered {
+            self.reg.next_timeout()
+        } else {
+            None
+        };
+        clients.chain(servers).chain(calls).chain(reg).min()
+    }
+
+    /// Whether any call exists (a UI or CLI waits for this before shutting down).
+    pub fn has_calls(&self) -> bool {
+        !self.calls.is_empty()
+    }
+
+    /// Whether a registration or unregistration is in flight.
+    pub fn registration_pending(&self) -> bool {
+        matches!(self.reg.state, RegState::Pending { .. })
+    }
+
+    // ---- API ----
+
+    /// Starts (or refreshes) registration.
+    pub fn register(&mut self, now: Instant) {
+        self.want_registered = true;
+        self.reg.expires = self.cfg.register_expires;
+        self.reg.auth = Authenticator::new(&self.cfg.credentials);
+        self.send_register(now, false);
+    }
+
+    /// Removes our binding (Expires: 0); [`UaEvent::Unregistered`] follows.
+    pub fn unregister(&mut self, now: Instant) {
+        self.want_registered = false;
+        self.send_register(now, true);
+    }
+
+    /// The flow to the proxy was replaced (WS reconnect): in-flight transactions are lost.
+    pub fn flow_reset(&mut self, now: Instant) {
+        let owners: Vec<Owner> = self.clients.drain(..).map(|(_, o)| o).collect();
+        self.servers.clear();
+        for owner in owners {
+            self.client_event(now, owner, None, ClientEvent::Timeout);
+        }
+        if matches!(self.reg.state, RegState::Pending { .. }) {
+            self.reg.state = RegState::Idle;
+        }
+    }
+
+    // ---- inputs ----
+
+    /// Feeds one received message.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        if data.iter().all(|b| b.is_ascii_whitespace()) {
+            return; // CRLF keep-alive
+        }
+        match message::parse(data) {
+            Ok(Message::Response(resp)) => self.on_response(now, resp),
+            Ok(Message::Request(req)) => self.on_request(now, req),
+            Err(err) => {
+                tracing::debug!(reason = err.reason, "dropping malformed message");
+                let code = err.status();
+                if let Some((method, headers)) = err.partial {
+                    if method != Method::ACK && headers.contains(&Name::VIA) {
+                        let mut resp = Response::to_request(&method, &headers, code, None);
+                        let text = resp.status.text().unwrap_or("Bad Request");
+                        resp.reason = Some(format!("{text} ({})", err.reason).into());
+                        self.transmits.push_back(resp.to_bytes());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fires whatever is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut out = Vec::new();
+        let mut fired = Vec::new();
+        for (tx, owner) in &mut self.clients {
+            if tx.next_timeout().is_some_and(|t| t <= now) {
+                if let Some(ev) = tx.on_timeout(now, &mut out) {
+                    fired.push((*owner, tx.request.clone(), ev));
+                }
+            }
+        }
+        for tx in &mut self.servers {
+            if tx.next_timeout().is_some_and(|t| t <= now) {
+                tx.on_timeout(now, &mut out);
+            }
+        }
+        self.transmits.extend(out);
+        for (owner, req, ev) in fired {
+            self.client_event(now, owner, Some(req), ev);
+        }
+        self.call_timers(now);
+        if self.want_registered && self.reg.next_timeout().is_some_and(|t| t <= now) {
+            self.send_register(now, false);
+        }
+        self.collect_garbage();
+    }
+
+    // ---- internals: requests out ----
+
+    pub(super) fn aor_name_addr(&self) -> String {
+        let uri = format!("sip:{}@{}", self.cfg.user, self.cfg.domain);
+        match &self.cfg.display_name {
+            Some(name) if !name.is_empty() => {
+                format!("\"{}\" <{uri}>", name.replace(['"', '\\'], ""))
+            }
+            _ => format!("<{uri}>"),
+        }
+    }
+
+    pub(super) fn contact_uri(&self) -> String {
+        format!(
+            "sip:{}@{};transport={}",
+            self.contact_user,
+            self.via_host,
+            self.cfg.transport.uri_param()
+        )
+    }
+
+    /// Contact for dialog-forming requests and responses: `;ob` (RFC 5626 §5.4, RFC 7118).
+    pub(super) fn dialog_contact(&self) -> String {
+        format!("<{};ob>", self.contact_uri())
+    }
+
+    pub(super) fn target_uri(&self, target: &str) -> Result<SipUri, UaError> {
+        let t = target.trim();
+        let text = if t.starts_with("sip:") || t.starts_with("sips:") {
+            t.to_owned()
+        } else if t.contains(':') && !t.contains('@') {
+            return Err(UaError::InvalidUri(target.to_owned()));
+        } else if t.contains('@') {
+            format!("sip:{t}")
+        } else {
+            format!("sip:{t}@{}", self.cfg.domain)
+        };
+        let bad = || UaError::InvalidUri(target.to_owned());
+        if t.is_empty() || text.contains(char::is_whitespace) {
+            return Err(bad());
+        }
+        SipUri::from_str(&text).map_err(|_| bad())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new_request(
+        &mut self,
+        method: Method,
+        uri: SipUri,
+        from: &str,
+        to: &str,
+        call_id: &str,
+        cseq: u32,
+        routes: &[String],
+    ) -> Request {
+        let mut headers = Headers::new();
+        // The branch is filled in when the transaction starts.
+        headers.insert(Name::VIA, String::new());
+        headers.insert(Name::MAX_FORWARDS, "70");
+        for r in routes {
+            headers.insert(Name::ROUTE, r.clone());
+        }
+        headers.insert(Name::FROM, from.to_owned());
+        headers.insert(Name::TO, to.to_owned());
+        headers.insert(Name::CALL_ID, call_id.to_owned());
+        headers.insert(Name::CSEQ, format!("{cseq} {method}"));
+        headers.insert(Name::USER_AGENT, self.cfg.user_agent.clone());
+        Request {
+            method,
+            uri,
+            headers,
+            body: Bytes::new(),
+        }
+    }
+
+    /// Gives the request a fresh branch and starts a client transaction for it.
+    pub(super) fn send_client(&mut self, now: Instant, mut req: Request, owner: Owner) -> String {
+        let branch = format!("z9hG4bK{}", self.ids.hex(16));
+        let via = format!(
+            "SIP/2.0/{} {};branch={branch}",
+            self.cfg.transport.via(),
+            self.via_host
+        );
+        set_header(&mut req.headers, Name::VIA, via);
+        let mut out = Vec::new();
+        let tx = ClientTx::start(
+            now,
+            branch.clone(),
+            req,
+            self.cfg.transport.reliable(),
+            &mut out,
+        );
+        self.transmits.extend(out);
+        self.clients.push((tx, owner));
+        branch
+    }
+
+    pub(super) fn respond_server(&mut self, now: Instant, branch: &str, resp: &Response) {
+        let mut out = Vec::new();
+        if let Some(tx) = self.servers.iter_mut().find(|t| t.branch == branch) {
+            tx.respond(now, resp, &mut out);
+        } else {
+            out.push(resp.to_bytes());
+        }
+        self.transmits.extend(out);
+    }
+
+    /// Responds statelessly-in-a-transaction: creates the server transaction if needed.
+    pub(super) fn reply(
+        &mut self,
+        now: Instant,
+        req: &Request,
+        code: u16,
+        extra: &[(Name, String)],
+    ) {
+        let mut resp = Response::to_request(&req.method, &req.headers, code, None);
+        if code >= 200 && req.header_to().is_some_and(|t| t.tag.is_none()) {
+            let tag = self.ids.hex(10);
+            resp = Response::to_request(&req.method, &req.headers, code, Some(&tag));
+        }
+        for (name, value) in extra {
+            resp.headers.insert(name.clone(), value.clone());
+        }
+        let branch = req.top_branch().unwrap_or_default();
+        if !self
+            .servers
+            .iter()
+            .any(|t| t.branch == branch && t.request.method == req.method)
+        {
+            self.servers.push(ServerTx::new(
+                branch.clone(),
+                req.clone(),
+                self.cfg.transport.reliable(),
+            ));
+        }
+        let mut out = Vec::new();
+        if let Some(tx) = self
+            .servers
+            .iter_mut()
+            .find(|t| t.branch == branch && t.request.method == req.method)
+        {
+            tx.respond(now, &resp, &mut out);
+        }
+        self.transmits.extend(out);
+    }
+
+    // ---- internals: responses in ----
+
+    pub(super) fn on_response(&mut self, now: Instant, resp: Response) {
+        let (Some(branch), Some(cseq)) = (resp.top_branch(), resp.cseq()) else {
+            return;
+        };
+        let Some(idx) = self
+            .clients
+            .iter()
+            .position(|(t, _)| t.branch == branch && t.request.method == cseq.method)
+        else {
+            tracing::debug!(code = resp.code(), "response matches no transaction");
+            return;
+        };
+        let mut out = Vec::new();
+        let (tx, owner) = &mut self.clients[idx];
+        let owner = *owner;
+        let request = tx.request.clone();
+        let event = tx.on_response(now, resp, &mut out);
+        self.transmits.extend(out);
+        if let Some(event) = event {
+            self.client_event(now, owner, Some(request), event);
+        }
+        self.collect_garbage();
+    }
+
+    /// A client transaction reports a response (or timeout, as 408) to its owner.
+    pub(super) fn client_event(
+        &mut self,
+        now: Instant,
+        owner: Owner,
+        req: Option<Request>,
+        ev: ClientEvent,
+    ) {
+        match owner {
+            Owner::Register => self.on_register_result(now, req, ev),
+            Owner::Invite(h) => self.on_invite_result(now, h, req, ev),
+            Owner::Bye(h) => {
+                if matches!(&ev, ClientEvent::Response(r) if r.code() < 200) {
+                    return;
+                }
+                if let ClientEvent::Response(r) = &ev {
+                    if matches!(r.code(), 401 | 407) {
+                        if let (Some(req), Ok(idx)) = (req, self.call_index(h)) {
+                            if self.calls[idx].auth.handle_challenge(&req, r) == Challenge::Retry {
+                                let mut bye = req;
+                                bump_cseq(&mut bye);
+                                self.calls[idx].auth.authorize(&mut bye);
+                                self.send_client(now, bye, Owner::Bye(h));
+                                return;
+                            }
+                        }
+                    }
+                }
+                let reason = self
+                    .call_mut(h)
+                    .ok()
+                    .and_then(|c| c.ending.take())
+                    .unwrap_or(EndReason::LocalHangup);
+                let status = match ev {
+                    ClientEvent::Response(r) => Some(r.code()),
+                    ClientEvent::Timeout => Some(408),
+                };
+                self.end(h, reason, status);
+            }
+            Owner::Cancel => {}
+        }
+    }
+
+    // ---- internals: requests in ----
+
+    pub(super) fn on_request(&mut self, now: Instant, req: Request) {
+        let branch = req.top_branch().unwrap_or_default();
+        if req.method == Method::ACK {
+            return self.on_ack(now, &req, &branch);
+        }
+        if let Some(tx) = self
+            .servers
+            .iter_mut()
+            .find(|t| t.branch == branch && t.request.method == req.method)
+        {
+            let mut out = Vec::new();
+            tx.on_retransmission(&mut out);
+            self.transmits.extend(out);
+            return;
+        }
+        if req.method == Method::CANCEL {
+            return self.on_cancel(now, &req, &branch);
+        }
+        let in_dialog = req.header_to().is_some_and(|t| t.tag.is_some());
+        if in_dialog {
+            return self.on_in_dialog(now, req);
+        }
+        match req.method {
+            Method::INVITE => self.on_invite(now, req, branch),
+            Method::OPTIONS => self.reply(now, &req, 200, &options_headers()),
+            // A BYE without a To tag matches no dialog (RFC 3261 §15.1.2).
+            Method::BYE => self.reply(now, &req, 481, &[]),
+            // RFC 3261 §8.2.1: 405 for a method we know but don't allow, 501 for one we don't
+            // know at all (RFC 4475 §3.1.1.2 and §3.1.1.5 expect 501 for the unknown ones).
+            ref m if KNOWN_METHODS.contains(m) => {
+                self.reply(now, &req, 405, &[(Name::ALLOW, ALLOW.into())])
+            }
+            _ => self.reply(now, &req, 501, &[(Name::ALLOW, ALLOW.into())]),
+        }
+    }
+
+    // ---- internals: bookkeeping ----
+
+    pub(super) fn collect_garbage(&mut self) {
+        self.clients.retain(|(t, _)| !t.is_terminated());
+        self.servers.retain(|t| !t.is_terminated());
+        self.calls.retain(|c| !c.ended);
+    }
+}
+
+pub(super) fn options_headers() -> Vec<(Name, String)> {
+    vec![
+        (Name::ALLOW, ALLOW.into()),
+        (Name::ACCEPT, "application/sdp".into()),
+        (Name::SUPPORTED, "outbound".into()),
+    ]
+}
+
+pub(super) fn set_header(headers: &mut Headers, name: Name, value: String) {
+    let rest: Vec<_> = headers
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    let mut fresh = Headers::new();
+    let mut done = false;
+    for (n, v) in rest {
+        if n == name {
+            if !done {
+                fresh.insert(n, value.clone());
+                done = true;
+            }
+        } else {
+            fresh.insert(n, v);
+        }
+    }
+    if !done {
+        fresh.insert_front(name, value);
+    }
+    *headers = fresh;
+}
+
+pub(super) fn bump_cseq(req: &mut Request) {
+    let seq = req.cseq().map_or(1, |c| c.cseq + 1);
+    set_header(
+        &mut req.headers,
+        Name::CSEQ,
+        format!("{seq} {}", req.method),
+    );
+}
+
+pub(super) fn uri_string(uri: &SipUri, method: &Method) -> String {
+    use ezk_sip_types::print::{AppendCtx, PrintCtx};
+    uri.print_ctx(PrintCtx {
+        method: Some(method),
+        uri: None,
+    })
+    .to_string()
+}

@@ -1,0 +1,138 @@
+//! The registration usage of the user agent (RFC 3261 §10).
+
+use super::*;
+
+impl UserAgent {
+    pub(super) fn send_register(&mut self, now: Instant, unregister: bool) {
+        if let RegState::Pending { branch, .. } = &self.reg.state {
+            let branch = branch.clone();
+            self.clients.retain(|(t, _)| t.branch != branch);
+        }
+        self.reg.cseq += 1;
+        let aor = self.aor_name_addr();
+        let uri = SipUri::from_str(&format!("sip:{}", self.cfg.domain)).unwrap_or_else(|_| {
+            // The domain was validated when the config was built; fall back to a literal.
+            SipUri::from_str("sip:invalid.invalid").expect("literal URI parses")
+        });
+        let from = format!("{aor};tag={}", self.ids.hex(10));
+        let call_id = self.reg.call_id.clone();
+        let mut req = self.new_request(
+            Method::REGISTER,
+            uri,
+            &from,
+            &aor,
+            &call_id,
+            self.reg.cseq,
+            &[],
+        );
+        let expires = if unregister { 0 } else { self.reg.expires };
+        req.headers.insert(
+            Name::CONTACT,
+            format!(
+                "<{}>;+sip.instance=\"<{}>\";reg-id=1;expires={expires}",
+                self.contact_uri(),
+                self.cfg.instance_id
+            ),
+        );
+        req.headers.insert(Name::EXPIRES, expires.to_string());
+        req.headers.insert(Name::SUPPORTED, "path, outbound, gruu");
+        req.headers.insert(Name::ALLOW, ALLOW);
+        self.reg.auth.authorize(&mut req);
+        let branch = self.send_client(now, req, Owner::Register);
+        self.reg.state = RegState::Pending { branch, unregister };
+    }
+
+    pub(super) fn on_register_result(
+        &mut self,
+        now: Instant,
+        req: Option<Request>,
+        ev: ClientEvent,
+    ) {
+        let RegState::Pending { unregister, .. } = self.reg.state else {
+            return;
+        };
+        let resp = match ev {
+            ClientEvent::Timeout => {
+                return self.registration_failed(now, SipError::Timeout, Some(408), true)
+            }
+            ClientEvent::Response(r) if r.code() < 200 => return,
+            ClientEvent::Response(r) => r,
+        };
+        let code = resp.code();
+        match code {
+            200..=299 if unregister => {
+                self.reg.state = RegState::Idle;
+                self.events.push_back(UaEvent::Unregistered);
+            }
+            200..=299 => {
+                self.reg.auth.accepted();
+                let expires =
+                    registration::granted_expires(&resp, &self.via_host, self.reg.expires);
+                if expires == 0 {
+                    return self.registration_failed(
+                        now,
+                        SipError::Rejected(code),
+                        Some(code),
+                        true,
+                    );
+                }
+                self.reg.state = RegState::Registered {
+                    refresh_at: now + registration::refresh_delay(expires),
+                };
+                self.events.push_back(UaEvent::Registered { expires });
+            }
+            401 | 407 => {
+                let Some(req) = req else { return };
+                match self.reg.auth.handle_challenge(&req, &resp) {
+                    Challenge::Retry => self.send_register(now, unregister),
+                    Challenge::Rejected => {
+                        self.registration_failed(now, SipError::AuthFailed, Some(code), false)
+                    }
+                    Challenge::Unsupported(why) => self.registration_failed(
+                        now,
+                        SipError::AuthUnsupported(why),
+                        Some(code),
+                        false,
+                    ),
+                }
+            }
+            423 => match registration::min_expires(&resp) {
+                Some(min) if min > self.reg.expires && !unregister => {
+                    self.reg.expires = min;
+                    self.send_register(now, false);
+                }
+                _ => self.registration_failed(now, SipError::Rejected(code), Some(code), false),
+            },
+            _ => {
+                let transient = code >= 500 || code == 408;
+                self.registration_failed(now, SipError::Rejected(code), Some(code), transient)
+            }
+        }
+    }
+
+    pub(super) fn registration_failed(
+        &mut self,
+        now: Instant,
+        error: SipError,
+        status: Option<u16>,
+        retry: bool,
+    ) {
+        let unregistering = matches!(
+            self.reg.state,
+            RegState::Pending {
+                unregister: true,
+                ..
+            }
+        );
+        let retry_at =
+            (retry && self.want_registered).then(|| now + registration::RETRY_AFTER_FAILURE);
+        self.reg.state = RegState::Failed { retry_at };
+        if unregistering {
+            // An unregister that fails still ends our interest in the binding.
+            self.events.push_back(UaEvent::Unregistered);
+        } else {
+            self.events
+                .push_back(UaEvent::RegistrationFailed { error, status });
+        }
+    }
+}
