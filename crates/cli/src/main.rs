@@ -140,12 +140,16 @@ impl Outcome {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("WREN_LOG")
+        .unwrap_or_else(|_| "warn,ezk_sip_auth=error".into());
+    for cap in wren_engine::LOG_CAPS {
+        if let Ok(directive) = cap.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WREN_LOG")
-                .unwrap_or_else(|_| "warn,ezk_sip_auth=error".into()),
-        )
+        .with_env_filter(filter)
         .init();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

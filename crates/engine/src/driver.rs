@@ -230,7 +230,8 @@ impl Driver {
             kind,
         };
         self.snapshot.apply(&ev);
-        tracing::debug!(seq = ev.seq, "event {:?}", ev.kind);
+        // Events carry identities (remote parties): log only what happened.
+        tracing::debug!(seq = ev.seq, "event {}", ev.kind.name());
         // No subscriber is fine: the snapshot still has it.
         let _ = self.events.send(ev);
     }
@@ -297,7 +298,10 @@ impl Driver {
     ) {
         self.last_rx = now;
         match frame {
-            Some(Ok(WsMessage::Text(text))) => self.ua.handle_input(now, text.as_bytes()),
+            Some(Ok(WsMessage::Text(text))) => {
+                tracing::trace!("recv {}", wren_sip::redact(&text));
+                self.ua.handle_input(now, text.as_bytes());
+            }
             Some(Ok(WsMessage::Binary(data))) => self.ua.handle_input(now, &data),
             Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
             Some(Ok(WsMessage::Close(frame))) => {

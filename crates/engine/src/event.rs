@@ -116,6 +116,19 @@ pub enum EventKind {
     },
 }
 
+impl EventKind {
+    /// The kind's name, for logs (which must not carry identities).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Connection(_) => "connection",
+            EventKind::Registration(_) => "registration",
+            EventKind::CallAdded { .. } => "call_added",
+            EventKind::CallChanged { .. } => "call_changed",
+            EventKind::CallRemoved { .. } => "call_removed",
+        }
+    }
+}
+
 /// An event with its sequence number (gapless, from 1).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EngineEvent {

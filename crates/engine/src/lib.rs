@@ -22,6 +22,11 @@ pub use wren_media::CodecKind;
 
 use tokio::sync::{broadcast, mpsc};
 
+/// Log filter directives every binary appends to the user's: the WebSocket library logs
+/// whole frames (SIP messages with identities and digests) at debug and trace. The engine
+/// logs the same messages itself, redacted.
+pub const LOG_CAPS: &[&str] = &["tungstenite=info", "tokio_tungstenite=info"];
+
 /// Starts an engine for one account on the current tokio runtime. The receiver sees every
 /// event from the first one.
 pub fn start(account: AccountConfig) -> (EngineHandle, broadcast::Receiver<EngineEvent>) {
