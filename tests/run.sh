@@ -22,15 +22,23 @@ for crate in wren-sip wren-media; do
   fi
 done
 
+step "UI: types generated from Rust are fresh, type check, component tests, build"
+(cd "$root/ui" && npm ci --no-audit --no-fund && npm run check && npm test && npm run build \
+  && ./gen-bindings.sh --check)
+
 step "build the wren CLI"
 cargo build --locked -p wren-cli
 export WREN_BIN="$root/target/debug/wren"
 
 step "start the lab"
 lab=$(mktemp -d /tmp/wren-lab.XXXXXX)
-trap '"$root/tests/lab/stop.sh" "$lab" || true' EXIT
+trap '"$root/tests/lab/pulse-stop.sh" "$lab" || true; "$root/tests/lab/stop.sh" "$lab" || true' EXIT
 "$root/tests/lab/start.sh" "$lab"
 export WREN_LAB_DIR="$lab"
+
+step "start PulseAudio with null sinks (the sound card for device tests)"
+"$root/tests/lab/pulse-start.sh" "$lab"
+export PULSE_SERVER="unix:$lab/pulse/native"
 
 step "unit, vector, scenario and interop tests"
 cargo test --workspace --locked

@@ -4,13 +4,22 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
 need=()
-for pkg in build-essential pkg-config cmake git ca-certificates curl; do
+for pkg in build-essential pkg-config cmake git ca-certificates curl libasound2-dev \
+  pulseaudio pulseaudio-utils libasound2-plugins; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_=sudo
 if [ ${#need[@]} -gt 0 ]; then
-  sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_=sudo
   $sudo_ apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  # Vite 8 and Vitest 4 need Node >= 20.19; Debian 12 ships 18, so take NodeSource's 20
+  # (its nodejs package includes npm).
+  curl -fsSL https://deb.nodesource.com/setup_20.x | $sudo_ bash -
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq nodejs
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -1,4 +1,4 @@
-//! Why an audio file could not be read or written.
+//! Why an audio file or device could not be used.
 
 use std::path::PathBuf;
 
@@ -20,6 +20,12 @@ pub enum AudioError {
     /// The resampler refused the file's rate.
     #[error("cannot resample: {0}")]
     Resample(String),
+    /// No sound device by that name (or no default one).
+    #[error("no audio device: {0}")]
+    NoDevice(String),
+    /// The sound system refused to list or open a device.
+    #[error("audio device failed: {0}")]
+    Device(String),
 }
 
 impl AudioError {
@@ -31,6 +37,8 @@ impl AudioError {
             AudioError::InvalidFile(_) => "audio.invalid_file",
             AudioError::Io(_) => "audio.io",
             AudioError::Resample(_) => "audio.resample",
+            AudioError::NoDevice(_) => "audio.no_device",
+            AudioError::Device(_) => "audio.device",
         }
     }
 

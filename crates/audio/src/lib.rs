@@ -1,15 +1,22 @@
-//! wren-audio: audio that isn't the network's: WAV file sources and sinks, tone generators,
-//! resampling to the internal format (devices come later). Knows nothing of SIP.
+//! wren-audio: audio that isn't the network's: sound devices, WAV file sources and sinks, tone
+//! generators, resampling to the internal format. Knows nothing of SIP.
 //!
 //! Everything speaks the internal format: 48 kHz mono `i16` in 20 ms frames of
 //! [`FRAME_SAMPLES`].
 
+mod device;
 mod error;
 mod resample;
 mod tone;
 mod wav_sink;
 mod wav_source;
 
+pub use device::{
+    AudioBackend, Capture, CpalBackend, DeviceConfig, DeviceFormat, DeviceInfo, Direction,
+    FakeBackend, InputCallbacks, InputData, Level, LevelMeter, MakeInput, MakeOutput,
+    OutputCallbacks, OutputData, Playback, RunningStream, StreamError, StreamFault, StreamStats,
+    SILENCE_DBFS,
+};
 pub use error::AudioError;
 pub use tone::ToneSource;
 pub use wav_sink::WavSink;
@@ -34,5 +41,8 @@ mod tests {
         assert_send_sync::<crate::WavSource>();
         assert_send_sync::<crate::WavSink>();
         assert_send_sync::<crate::ToneSource>();
+        fn assert_send<T: Send>() {}
+        assert_send::<crate::Capture>();
+        assert_send::<crate::Playback>();
     }
 }

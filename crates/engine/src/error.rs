@@ -5,6 +5,7 @@ use std::fmt;
 
 /// A failure with a stable `code` (`area.what`) and a human message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct EngineError {
     pub code: &'static str,
     pub message: String,

@@ -6,6 +6,7 @@ use wren_sip::CallHandle;
 
 /// Our id for a call, stable for its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CallId(pub u64);
 
 impl From<CallHandle> for CallId {
@@ -16,6 +17,7 @@ impl From<CallHandle> for CallId {
 
 /// State of the WebSocket flow.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ConnectionState {
     Connecting,
@@ -29,6 +31,7 @@ pub enum ConnectionState {
 
 /// State of the account's registration.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum RegistrationState {
     Unregistered,
@@ -43,6 +46,7 @@ pub enum RegistrationState {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Outgoing,
@@ -51,6 +55,7 @@ pub enum Direction {
 
 /// Where a call stands.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum CallState {
     Calling,
@@ -72,6 +77,7 @@ pub enum CallState {
 
 /// How a call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(rename_all = "snake_case")]
 pub enum CallOutcome {
     /// It was answered and then hung up by either side.
@@ -85,6 +91,7 @@ pub enum CallOutcome {
 
 /// Media counters of a call.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CallStats {
     pub codec: Option<String>,
     pub rtp_tx: u64,
@@ -97,6 +104,7 @@ pub struct CallStats {
 
 /// One event kind.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     Connection(ConnectionState),
@@ -131,6 +139,7 @@ impl EventKind {
 
 /// An event with its sequence number (gapless, from 1).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct EngineEvent {
     pub seq: u64,
     #[serde(flatten)]
@@ -139,6 +148,7 @@ pub struct EngineEvent {
 
 /// One call in a snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CallSnapshot {
     pub call: CallId,
     pub direction: Direction,
@@ -148,6 +158,7 @@ pub struct CallSnapshot {
 
 /// Everything a UI needs to redraw, as of event `seq`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Snapshot {
     pub seq: u64,
     pub connection: ConnectionState,

@@ -444,13 +444,26 @@ fn rejected_call_reports_486() {
 #[test]
 fn trace_logs_are_redacted() {
     let lab = lab();
-    let r = run(lab
-        .account("alice")
-        .env("WREN_LOG", "trace")
-        .args(["call", "sip:bob@127.0.0.1", "--duration", "1"]));
+    let r = run(lab.account("alice").env("WREN_LOG", "trace").args([
+        "call",
+        "sip:bob@127.0.0.1",
+        "--duration",
+        "1",
+    ]));
     r.expect("completed");
-    assert!(r.stderr.lines().count() > 20, "expected trace logs:\n{}", r.stderr);
-    for secret in ["alice", "bob@", "sip:bob", "alice-secret", "Digest username", "response=\""] {
+    assert!(
+        r.stderr.lines().count() > 20,
+        "expected trace logs:\n{}",
+        r.stderr
+    );
+    for secret in [
+        "alice",
+        "bob@",
+        "sip:bob",
+        "alice-secret",
+        "Digest username",
+        "response=\"",
+    ] {
         assert!(
             !r.stderr.contains(secret),
             "{secret:?} reached the log:\n{}",

@@ -1,0 +1,59 @@
+import { render, screen } from '@testing-library/svelte';
+import { describe, expect, it } from 'vitest';
+import type { ConnectionState } from '../bindings/ConnectionState';
+import type { RegistrationState } from '../bindings/RegistrationState';
+import { ERROR_TEXT } from '../errors';
+import RegistrationStatus from './RegistrationStatus.svelte';
+
+const connected: ConnectionState = { state: 'connected' };
+
+function status(connection: ConnectionState, registration: RegistrationState): string {
+  const { unmount } = render(RegistrationStatus, { connection, registration });
+  const text = screen.getByRole('status').textContent!.trim();
+  unmount();
+  return text;
+}
+
+const failed = (code: string, status: number | null = null): RegistrationState => ({
+  state: 'failed',
+  error: { code, message: `engine text for ${code}` },
+  status,
+});
+
+describe('RegistrationStatus', () => {
+  it('shows registered, registering, connecting and not registered', () => {
+    expect(status(connected, { state: 'registered', expires: 600 })).toBe('Registered');
+    expect(status(connected, { state: 'registering' })).toBe('Registering');
+    expect(status({ state: 'connecting' }, { state: 'unregistered' })).toBe('Connecting');
+    expect(status(connected, { state: 'unregistered' })).toBe('Not registered');
+  });
+
+  it('names the reason a registration failed', () => {
+    expect(status(connected, failed('sip.auth_failed', 401))).toBe('Failed: Authentication failed');
+    expect(status(connected, failed('tls.untrusted_certificate'))).toBe('Failed: Certificate not trusted');
+    expect(status(connected, failed('sip.rejected', 403))).toBe('Failed: Rejected by the server (403)');
+  });
+
+  it('says when it will retry an unreachable server', () => {
+    const down: ConnectionState = {
+      state: 'disconnected',
+      error: { code: 'net.unreachable', message: 'connect: ECONNREFUSED 192.0.2.1' },
+      retry_in_ms: 8000,
+    };
+    expect(status(down, { state: 'registered', expires: 600 })).toBe('Failed: Server unreachable, retrying in 8 s');
+    expect(status({ ...down, retry_in_ms: 7200 }, { state: 'registering' })).toBe(
+      'Failed: Server unreachable, retrying in 8 s',
+    );
+    expect(status({ ...down, retry_in_ms: null }, { state: 'unregistered' })).toBe('Failed: Server unreachable');
+  });
+
+  it.each(Object.entries(ERROR_TEXT))('renders %s by its code, not its message', (code, text) => {
+    expect(status(connected, failed(code))).toBe(`Failed: ${text}`);
+    const down: ConnectionState = { state: 'disconnected', error: { code, message: 'ignored' }, retry_in_ms: null };
+    expect(status(down, { state: 'unregistered' })).toBe(`Failed: ${text}`);
+  });
+
+  it('falls back to the engine message for a code it does not know', () => {
+    expect(status(connected, failed('sip.brand_new'))).toBe('Failed: engine text for sip.brand_new');
+  });
+});

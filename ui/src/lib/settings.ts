@@ -1,0 +1,85 @@
+// Validation of the settings screen; the rules mirror the engine's `AccountInput::validate`
+// (crates/engine/src/config.rs) so the user sees a problem before the engine refuses it.
+import type { AccountSettings } from './backend/types';
+
+export type SettingsField = keyof AccountSettings;
+export type SettingsErrors = Partial<Record<SettingsField, string>>;
+
+export const EXPIRES_MIN = 60;
+export const EXPIRES_MAX = 86_400;
+
+export const DEFAULT_SETTINGS: AccountSettings = {
+  display_name: '',
+  sip_address: '',
+  auth_user: '',
+  password: '',
+  server: '',
+  register_expires: 600,
+};
+
+function sipAddressError(text: string): string | undefined {
+  const t = text.trim().replace(/^sips?:/i, '');
+  if (t === '') return 'Enter your SIP address, like alice@example.com';
+  const at = t.indexOf('@');
+  if (at < 0) return 'A SIP address needs user@domain';
+  const user = t.slice(0, at);
+  const domain = t.slice(at + 1);
+  if (user === '' || /[\s@:<>;"]/.test(user)) return 'The user part has characters SIP does not allow';
+  if (domain === '' || /[\s@<>;"/]/.test(domain)) return 'The domain is missing or invalid';
+  return undefined;
+}
+
+function serverError(text: string): string | undefined {
+  const t = text.trim();
+  if (t === '') return 'Enter the WebSocket server, like wss://sip.example.com';
+  const m = /^wss?:\/\/([^/]*)(\/.*)?$/i.exec(t);
+  if (!m) return 'The server must start with wss:// (or ws://)';
+  let authority = m[1];
+  let port: string | undefined;
+  if (authority.startsWith('[')) {
+    const end = authority.indexOf(']');
+    if (end < 0) return 'Invalid IPv6 address';
+    const after = authority.slice(end + 1);
+    if (after !== '' && !after.startsWith(':')) return 'Invalid server address';
+    port = after === '' ? undefined : after.slice(1);
+    authority = authority.slice(1, end);
+  } else {
+    const colon = authority.lastIndexOf(':');
+    if (colon >= 0) {
+      port = authority.slice(colon + 1);
+      authority = authority.slice(0, colon);
+    }
+  }
+  if (authority === '' || /[\s@]/.test(authority)) return 'The server host is missing or invalid';
+  if (port !== undefined && !(/^\d{1,5}$/.test(port) && Number(port) <= 65_535)) {
+    return 'The port must be a number up to 65535';
+  }
+  return undefined;
+}
+
+/** Every problem with the settings, by field; empty when they can be saved. */
+export function validateSettings(s: AccountSettings): SettingsErrors {
+  const errors: SettingsErrors = {};
+  if (s.display_name.length > 64) errors.display_name = 'Keep the display name under 64 characters';
+  else if (/["\p{Cc}]/u.test(s.display_name)) errors.display_name = 'The display name cannot contain quotes';
+  const addr = sipAddressError(s.sip_address);
+  if (addr) errors.sip_address = addr;
+  if (/[\s@:]/.test(s.auth_user.trim())) errors.auth_user = 'The username cannot contain spaces, @ or :';
+  if (s.password === '') errors.password = 'Enter the password';
+  const server = serverError(s.server);
+  if (server) errors.server = server;
+  const e = s.register_expires;
+  if (!Number.isInteger(e) || e < EXPIRES_MIN || e > EXPIRES_MAX) {
+    errors.register_expires = `Between ${EXPIRES_MIN} and ${EXPIRES_MAX} seconds`;
+  }
+  return errors;
+}
+
+/** Which field an engine `config.*` refusal is about (by code). */
+export const FIELD_OF_CODE: Readonly<Record<string, SettingsField>> = {
+  'config.invalid_server': 'server',
+  'config.invalid_user': 'sip_address',
+  'config.invalid_domain': 'sip_address',
+  'config.missing_password': 'password',
+  'config.invalid_expires': 'register_expires',
+};
