@@ -5,7 +5,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 need=()
 for pkg in build-essential pkg-config cmake git ca-certificates curl libasound2-dev \
-  pulseaudio pulseaudio-utils libasound2-plugins; do
+  pulseaudio pulseaudio-utils libasound2-plugins \
+  libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev \
+  libayatana-appindicator3-dev libxdo-dev libssl-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_=sudo

@@ -8,6 +8,7 @@ mod error;
 mod event;
 mod handle;
 mod media;
+mod settings;
 mod wss;
 
 pub use config::{AccountConfig, AccountInput, ServerUrl};
@@ -18,6 +19,7 @@ pub use event::{
 };
 pub use handle::EngineHandle;
 pub use media::{AudioInput, MediaOptions};
+pub use settings::{AccountSettings, SettingsStore};
 pub use wren_media::CodecKind;
 
 use tokio::sync::{broadcast, mpsc};

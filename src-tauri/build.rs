@@ -1,0 +1,26 @@
+//! Generates the Tauri context, and `allow-<command>` permissions for our own commands so the
+//! capability can list exactly the ones the UI uses.
+
+const COMMANDS: &[&str] = &[
+    "snapshot",
+    "register",
+    "unregister",
+    "call",
+    "answer",
+    "reject",
+    "hangup",
+    "set_muted",
+    "set_held",
+    "send_dtmf",
+    "transfer",
+    "load_settings",
+    "save_settings",
+];
+
+fn main() {
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
+    )
+    .expect("tauri build step failed");
+}
