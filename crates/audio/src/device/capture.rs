@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use rtrb::{Consumer, RingBuffer};
+use rtrb::Consumer;
 
 use super::resampler::FrameResampler;
 use super::stats::Counters;
 use super::{
-    callback, frames_in, AudioBackend, DeviceConfig, DeviceFormat, InputCallbacks, LevelMeter,
+    callback, prefilled_ring, AudioBackend, DeviceConfig, DeviceFormat, InputCallbacks, LevelMeter,
     RunningStream, StreamStats,
 };
 use crate::{AudioError, FrameSource, FRAME_SAMPLES, SAMPLE_RATE};
@@ -45,12 +45,7 @@ impl Capture {
         let counters = Arc::new(Counters::default());
         let mut opened = None;
         let stream = backend.start_input(name, &mut |format| {
-            let rate = format.sample_rate;
-            let (mut producer, consumer) = RingBuffer::new(frames_in(config.capacity, rate));
-            let prefill = frames_in(config.target_latency, rate).min(producer.slots());
-            if let Ok(chunk) = producer.write_chunk_uninit(prefill) {
-                chunk.fill_from_iter(std::iter::repeat(0.0));
-            }
+            let (producer, consumer) = prefilled_ring(&config, format.sample_rate);
             opened = Some((format, consumer));
             InputCallbacks {
                 data: callback::capture(format.channels, producer, counters.clone()),

@@ -173,3 +173,14 @@ fn frames_in(duration: Duration, rate: u32) -> usize {
     let frames = duration.as_micros() * u128::from(rate) / 1_000_000;
     usize::try_from(frames).unwrap_or(usize::MAX).max(1)
 }
+
+/// A ring of `config.capacity` at `rate`, prefilled with `config.target_latency` of silence so
+/// the reader starts at the target latency (shared by capture and playback).
+fn prefilled_ring(config: &DeviceConfig, rate: u32) -> (rtrb::Producer<f32>, rtrb::Consumer<f32>) {
+    let (mut producer, consumer) = rtrb::RingBuffer::new(frames_in(config.capacity, rate));
+    let prefill = frames_in(config.target_latency, rate).min(producer.slots());
+    if let Ok(chunk) = producer.write_chunk_uninit(prefill) {
+        chunk.fill_from_iter(std::iter::repeat(0.0));
+    }
+    (producer, consumer)
+}

@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use rtrb::{Producer, RingBuffer};
+use rtrb::Producer;
 
 use super::resampler::FrameResampler;
 use super::stats::Counters;
 use super::{
-    callback, frames_in, AudioBackend, DeviceConfig, DeviceFormat, LevelMeter, OutputCallbacks,
-    RunningStream, StreamStats,
+    callback, prefilled_ring, AudioBackend, DeviceConfig, DeviceFormat, LevelMeter,
+    OutputCallbacks, RunningStream, StreamStats,
 };
 use crate::{AudioError, FRAME_SAMPLES, SAMPLE_RATE};
 
@@ -45,12 +45,7 @@ impl Playback {
         let counters = Arc::new(Counters::default());
         let mut opened = None;
         let stream = backend.start_output(name, &mut |format| {
-            let rate = format.sample_rate;
-            let (mut producer, consumer) = RingBuffer::new(frames_in(config.capacity, rate));
-            let prefill = frames_in(config.target_latency, rate).min(producer.slots());
-            if let Ok(chunk) = producer.write_chunk_uninit(prefill) {
-                chunk.fill_from_iter(std::iter::repeat(0.0));
-            }
+            let (producer, consumer) = prefilled_ring(&config, format.sample_rate);
             opened = Some((format, producer));
             OutputCallbacks {
                 data: callback::playback(format.channels, consumer, counters.clone()),
