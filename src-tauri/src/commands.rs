@@ -9,18 +9,9 @@ use wren_engine::{AccountSettings, CallId, EngineError, MediaOptions, Snapshot};
 /// keep ringing, unlike 603).
 const REJECT_STATUS: u16 = 486;
 
-/// Calls carry no audio device yet: the engine sends silence until device audio is wired in.
+/// Desktop calls use the microphone and speaker from the audio preferences.
 fn media() -> MediaOptions {
-    MediaOptions::default()
-}
-
-/// For controls the engine doesn't have yet (mute, hold, DTMF, transfer): a clean error the
-/// UI shows as such.
-fn unsupported(what: &str) -> EngineError {
-    EngineError::new(
-        "engine.unsupported",
-        format!("{what} is not supported by this version of the engine yet"),
-    )
+    MediaOptions::devices()
 }
 
 #[tauri::command]
@@ -62,32 +53,32 @@ pub async fn hangup(phone: State<'_, Phone>, call: u64) -> Result<(), EngineErro
     phone.engine().await?.hangup(CallId(call)).await
 }
 
-/// Not in the engine yet: always `engine.unsupported`.
 #[tauri::command]
-pub fn set_muted(call: u64, muted: bool) -> Result<(), EngineError> {
-    let _ = (call, muted);
-    Err(unsupported("mute"))
+pub async fn set_muted(phone: State<'_, Phone>, call: u64, muted: bool) -> Result<(), EngineError> {
+    phone.engine().await?.set_muted(CallId(call), muted).await
 }
 
-/// Not in the engine yet: always `engine.unsupported`.
 #[tauri::command]
-pub fn set_held(call: u64, held: bool) -> Result<(), EngineError> {
-    let _ = (call, held);
-    Err(unsupported("hold"))
+pub async fn set_held(phone: State<'_, Phone>, call: u64, held: bool) -> Result<(), EngineError> {
+    phone.engine().await?.set_held(CallId(call), held).await
 }
 
-/// Not in the engine yet: always `engine.unsupported`.
 #[tauri::command]
-pub fn send_dtmf(call: u64, digits: String) -> Result<(), EngineError> {
-    let _ = (call, digits);
-    Err(unsupported("DTMF"))
+pub async fn send_dtmf(
+    phone: State<'_, Phone>,
+    call: u64,
+    digits: String,
+) -> Result<(), EngineError> {
+    phone.engine().await?.send_dtmf(CallId(call), &digits).await
 }
 
-/// Not in the engine yet: always `engine.unsupported`.
 #[tauri::command]
-pub fn transfer(call: u64, target: String) -> Result<(), EngineError> {
-    let _ = (call, target);
-    Err(unsupported("transfer"))
+pub async fn transfer(
+    phone: State<'_, Phone>,
+    call: u64,
+    target: String,
+) -> Result<(), EngineError> {
+    phone.engine().await?.transfer(CallId(call), &target).await
 }
 
 #[tauri::command]

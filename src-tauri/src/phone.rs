@@ -64,6 +64,7 @@ impl Phone {
                     connection: ConnectionState::Disconnected {
                         error: not_configured(),
                         retry_in_ms: None,
+                        certificate: None,
                     },
                     registration: RegistrationState::Unregistered,
                     calls: Vec::new(),
@@ -88,7 +89,11 @@ impl Phone {
             old.forwarder.abort();
         }
         let base = self.last_seq.load(Ordering::SeqCst) + 1;
-        let (handle, mut events) = wren_engine::start(account);
+        let (handle, mut events) = wren_engine::start_with_audio(
+            account,
+            std::sync::Arc::new(wren_engine::CpalBackend::default()),
+            wren_engine::AudioPrefs::default(),
+        );
         let (app, last_seq) = (app.clone(), self.last_seq.clone());
         let forwarder = tauri::async_runtime::spawn(async move {
             loop {

@@ -1,9 +1,10 @@
-import { render, screen, within } from '@testing-library/svelte';
+import { act, fireEvent, render, screen, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import App from './App.svelte';
 import { MockBackend } from './lib/backend/mock';
-import type { AccountSettings } from './lib/backend/types';
+import type { AccountSettings, HistoryEntry, Preferences } from './lib/backend/types';
+import { DEFAULT_PREFERENCES } from './lib/preferences';
 import { EngineStore } from './lib/state/engine.svelte';
 
 const saved: AccountSettings = {
@@ -13,45 +14,87 @@ const saved: AccountSettings = {
   password: 'secret',
   server: 'wss://sip.example.com',
   register_expires: 600,
+  password_storage: 'keyring',
+  trusted_certificate: null,
 };
+const ACTIVE = { state: 'active', codec: 'opus', muted: false, held: false, remote_held: false } as const;
+const flush = () => act(() => new Promise((r) => setTimeout(r, 0)));
 
-async function setup(settings: AccountSettings | null = saved) {
-  const mock = new MockBackend({ settings });
+async function setup(
+  opts: { settings?: AccountSettings | null; history?: HistoryEntry[]; preferences?: Preferences } = {},
+) {
+  const settings = opts.settings === undefined ? saved : opts.settings;
+  const preferences = opts.preferences ?? DEFAULT_PREFERENCES;
+  const mock = new MockBackend({ settings, history: opts.history, preferences });
   const store = new EngineStore(mock);
   await store.start();
   const user = userEvent.setup();
-  render(App, { backend: mock, store, saved: settings });
-  return { mock, user };
+  render(App, { backend: mock, store, saved: settings, preferences: structuredClone(preferences) });
+  await flush();
+  const commands = () => mock.sent.map((s) => s.command);
+  const lastSent = (command: string) => mock.sent.filter((s) => s.command === command).at(-1)?.args;
+  return { mock, store, user, commands, lastSent };
 }
 
+/** An outgoing call, answered. */
+async function inCall(s: Awaited<ReturnType<typeof setup>>) {
+  await s.user.type(screen.getByLabelText('Number or SIP address'), 'sip:bob@example.com{Enter}');
+  s.mock.change(1, ACTIVE);
+  await screen.findByRole('button', { name: 'Mute' });
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+  delete document.documentElement.dataset.theme;
+});
+
 describe('App over the mock backend', () => {
-  it('registers after the first save', async () => {
-    const { mock, user } = await setup(null);
+  it('saving the first settings registers', async () => {
+    const { commands, user, mock } = await setup({ settings: null });
     expect(screen.getByRole('status')).toHaveTextContent('Connecting');
     await user.type(screen.getByLabelText('SIP address'), 'alice@example.com');
     await user.type(screen.getByLabelText('Password'), 'secret');
     await user.type(screen.getByLabelText('WebSocket server'), 'wss://sip.example.com');
     await user.click(screen.getByRole('button', { name: 'Save' }));
     expect(mock.stored?.sip_address).toBe('alice@example.com');
-    expect(mock.sent.map((s) => s.command)).toContain('register');
+    expect(commands()).toContain('save_settings');
     expect(screen.getAllByRole('status')[0]).toHaveTextContent('Registered');
   });
 
-  it('places a call, shows its controls and hangs up', async () => {
+  it('places a call, hangs up, says how it ended and offers the number again', async () => {
     const { mock, user } = await setup();
     await user.type(screen.getByLabelText('Number or SIP address'), '+15550100{Enter}');
     expect(screen.getByLabelText('Call state')).toHaveTextContent('Calling');
-    mock.change(1, { state: 'active', codec: 'opus' });
+    expect(screen.queryByLabelText('Number or SIP address')).toBeNull();
+    mock.change(1, ACTIVE);
     await screen.findByRole('button', { name: 'Mute' });
     await user.click(screen.getByRole('button', { name: 'Hang up' }));
-    expect(screen.queryByLabelText('Call state')).toBeNull();
-    expect(screen.getByRole('button', { name: '+15550100' })).toBeInTheDocument();
+    expect(screen.getByLabelText('Call state')).toHaveTextContent('Call ended');
+    expect(screen.queryByRole('button', { name: 'Hang up' })).toBeNull();
+    const recent = await screen.findByRole('list', { name: 'Recent numbers' });
+    expect(within(recent).getByRole('button', { name: '+15550100' })).toBeInTheDocument();
+  });
+
+  it('stops saying how the last call ended after a few seconds', async () => {
+    const { mock } = await setup();
+    vi.useFakeTimers();
+    try {
+      const call = mock.incoming('sip:bob@example.com');
+      await mock.reject(call);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(screen.getByLabelText('Call state')).toHaveTextContent('Call declined');
+      await vi.advanceTimersByTimeAsync(5000);
+      expect(screen.queryByLabelText('Call state')).toBeNull();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('answers an incoming call', async () => {
     const { mock, user } = await setup();
-    mock.incoming('sip:bob@example.com');
-    const incoming = await screen.findByRole('region', { name: 'Incoming call from sip:bob@example.com' });
+    mock.incoming('"Bob" <sip:bob@example.com>');
+    const incoming = await screen.findByRole('region', { name: 'Incoming call from "Bob" <sip:bob@example.com>' });
+    expect(incoming).toHaveTextContent('Incoming call from Bob');
     await user.click(within(incoming).getByRole('button', { name: 'Answer' }));
     expect(screen.getByLabelText('Call state')).toHaveTextContent('Connected');
     expect(screen.queryByRole('button', { name: 'Answer' })).toBeNull();
@@ -62,5 +105,216 @@ describe('App over the mock backend', () => {
     mock.failNext('call', { code: 'net.not_connected', message: 'flow down' });
     await user.type(screen.getByLabelText('Number or SIP address'), '100{Enter}');
     expect(await screen.findByRole('alert')).toHaveTextContent('Not connected');
+  });
+});
+
+describe('call controls over the mock backend', () => {
+  it('mutes and unmutes through set_muted', async () => {
+    const s = await setup();
+    await inCall(s);
+    await s.user.click(screen.getByRole('button', { name: 'Mute' }));
+    expect(s.lastSent('set_muted')).toEqual([1, true]);
+    await s.user.click(await screen.findByRole('button', { name: 'Unmute' }));
+    expect(s.lastSent('set_muted')).toEqual([1, false]);
+    expect(await screen.findByRole('button', { name: 'Mute' })).toBeInTheDocument();
+  });
+
+  it('holds and resumes through set_held', async () => {
+    const s = await setup();
+    await inCall(s);
+    await s.user.click(screen.getByRole('button', { name: 'Hold' }));
+    expect(s.lastSent('set_held')).toEqual([1, true]);
+    expect(screen.getByLabelText('Call state')).toHaveTextContent('On hold');
+    await s.user.click(screen.getByRole('button', { name: 'Resume' }));
+    expect(s.lastSent('set_held')).toEqual([1, false]);
+    expect(screen.getByLabelText('Call state')).toHaveTextContent('Connected');
+  });
+
+  it('says so when a hold is refused because another change is pending', async () => {
+    const s = await setup();
+    await inCall(s);
+    s.mock.failNext('set_held', { code: 'sip.request_pending', message: '491' });
+    await s.user.click(screen.getByRole('button', { name: 'Hold' }));
+    expect(screen.getByRole('alert')).toHaveTextContent('Another change is still in progress');
+    expect(screen.getByRole('button', { name: 'Hold' })).toBeEnabled();
+  });
+
+  it('sends keypad digits through send_dtmf and explains a refusal', async () => {
+    const s = await setup();
+    await inCall(s);
+    await s.user.click(screen.getByRole('button', { name: 'Keypad' }));
+    const keys = screen.getByRole('group', { name: 'Keypad tones' });
+    await s.user.click(within(keys).getByRole('button', { name: '1' }));
+    await s.user.click(within(keys).getByRole('button', { name: '#' }));
+    expect(s.mock.sent.filter((x) => x.command === 'send_dtmf').map((x) => x.args)).toEqual([[1, '1'], [1, '#']]);
+    s.mock.failNext('send_dtmf', { code: 'media.dtmf_unsupported', message: 'no telephone-event' });
+    await s.user.click(within(keys).getByRole('button', { name: '2' }));
+    expect(screen.getByRole('alert')).toHaveTextContent('The other side does not accept keypad tones');
+  });
+
+  it('transfers to the target asked for', async () => {
+    const s = await setup();
+    await inCall(s);
+    await s.user.click(screen.getByRole('button', { name: 'Transfer' }));
+    await s.user.type(screen.getByLabelText('Transfer to'), 'sip:carol@example.com{Enter}');
+    expect(s.lastSent('transfer')).toEqual([1, 'sip:carol@example.com']);
+    expect(screen.getByLabelText('Call state')).toHaveTextContent('Call transferred');
+  });
+
+  it('moves the level meters with the levels feed and sets the volume', async () => {
+    const s = await setup();
+    await inCall(s);
+    const mic = screen.getByRole('meter', { name: 'Microphone level' });
+    expect(mic).toHaveAttribute('aria-valuenow', '-100');
+    await act(() => s.mock.levels({ input_dbfs: -23.6, output_dbfs: -9 }));
+    expect(mic).toHaveAttribute('aria-valuenow', '-24');
+    expect(screen.getByRole('meter', { name: 'Speaker level' })).toHaveAttribute('aria-valuenow', '-9');
+    await fireEvent.input(screen.getByRole('slider', { name: 'Speaker volume' }), { target: { value: '0.4' } });
+    expect(s.mock.volume).toBe(0.4);
+  });
+
+  it('lists calls when there is more than one and shows the one picked', async () => {
+    const s = await setup();
+    await inCall(s);
+    s.mock.incoming('sip:carol@example.com');
+    await s.user.click(await screen.findByRole('button', { name: 'Answer' }));
+    const list = screen.getByRole('list', { name: 'Calls in progress' });
+    expect(screen.getByRole('region', { name: 'Call with sip:carol@example.com' })).toBeInTheDocument();
+    await s.user.click(within(list).getByRole('button', { name: /bob@example.com/ }));
+    expect(screen.getByRole('region', { name: 'Call with sip:bob@example.com' })).toBeInTheDocument();
+  });
+});
+
+describe('keyboard', () => {
+  it('types digits, * and # into the dialpad and Enter calls', async () => {
+    const { user, lastSent } = await setup();
+    await user.keyboard('*12#');
+    expect(screen.getByLabelText('Number or SIP address')).toHaveValue('*12#');
+    await user.keyboard('{Enter}');
+    expect(lastSent('call')).toEqual(['*12#']);
+  });
+
+  it('Escape hangs up the current call', async () => {
+    const s = await setup();
+    await inCall(s);
+    (document.activeElement as HTMLElement).blur();
+    await s.user.keyboard('{Escape}');
+    expect(s.lastSent('hangup')).toEqual([1]);
+  });
+
+  it('Escape declines a ringing call before it hangs up the current one', async () => {
+    const s = await setup();
+    await inCall(s);
+    const ringing = s.mock.incoming('sip:carol@example.com');
+    await screen.findByRole('button', { name: 'Answer' });
+    (document.activeElement as HTMLElement).blur();
+    await s.user.keyboard('{Escape}');
+    expect(s.lastSent('reject')).toEqual([ringing]);
+    expect(s.commands()).not.toContain('hangup');
+  });
+});
+
+describe('history', () => {
+  const entries: HistoryEntry[] = [
+    { id: 4, direction: 'incoming', remote: 'Dan <sip:dan@example.com>', started_at_ms: 4000, duration_s: 0, outcome: 'missed' },
+    { id: 3, direction: 'outgoing', remote: 'sip:bob@example.com', started_at_ms: 3000, duration_s: 12, outcome: 'answered' },
+    { id: 2, direction: 'outgoing', remote: '+15550100', started_at_ms: 2000, duration_s: 0, outcome: 'cancelled' },
+    { id: 1, direction: 'outgoing', remote: 'sip:bob@example.com', started_at_ms: 1000, duration_s: 5, outcome: 'answered' },
+  ];
+
+  it('offers the last distinct outgoing targets as recent numbers', async () => {
+    await setup({ history: entries });
+    const recent = screen.getByRole('list', { name: 'Recent numbers' });
+    expect(within(recent).getAllByRole('button').map((b) => b.textContent)).toEqual(['sip:bob@example.com', '+15550100']);
+  });
+
+  it('shows past calls, calls one back and clears them', async () => {
+    const { user, lastSent } = await setup({ history: entries });
+    await user.click(screen.getByRole('button', { name: 'History' }));
+    const list = screen.getByRole('list', { name: 'Past calls' });
+    expect(within(list).getAllByRole('listitem')).toHaveLength(4);
+    await user.click(within(list).getByRole('button', { name: /Missed Dan/ }));
+    expect(lastSent('call')).toEqual(['sip:dan@example.com']);
+    expect(screen.getByLabelText('Call state')).toHaveTextContent('Calling');
+    await user.click(screen.getByRole('button', { name: 'Hang up' }));
+    await user.click(screen.getByRole('button', { name: 'History' }));
+    expect(await within(screen.getByRole('list', { name: 'Past calls' })).findAllByRole('listitem')).toHaveLength(5);
+    await user.click(screen.getByRole('button', { name: 'Clear history' }));
+    expect(await screen.findByText('No calls yet')).toBeInTheDocument();
+  });
+});
+
+describe('history failures', () => {
+  it('says the history could not be read, by code', async () => {
+    const { mock } = await setup();
+    mock.failNext('history', { code: 'history.failed', message: 'database is locked' });
+    await act(() => mock.clearHistory());
+    expect(await screen.findByRole('alert')).toHaveTextContent('The call history could not be read or saved');
+  });
+});
+
+describe('links and certificates', () => {
+  it('calls a link at once when no confirmation is wanted', async () => {
+    const { mock, lastSent } = await setup();
+    await act(() => mock.dialRequest({ target: 'sip:bob@example.com', confirm: false }));
+    expect(lastSent('call')).toEqual(['sip:bob@example.com']);
+    expect(screen.getByLabelText('Call state')).toHaveTextContent('Calling');
+  });
+
+  it('asks before calling a link, and calls only on yes', async () => {
+    const { mock, user, commands, lastSent } = await setup();
+    await act(() => mock.dialRequest({ target: 'tel:+15550100', confirm: true }));
+    let dialog = screen.getByRole('dialog', { name: 'Call tel:+15550100?' });
+    await user.click(within(dialog).getByRole('button', { name: 'Cancel' }));
+    expect(screen.queryByRole('dialog')).toBeNull();
+    expect(commands()).not.toContain('call');
+    await act(() => mock.dialRequest({ target: 'tel:+15550100', confirm: true }));
+    dialog = screen.getByRole('dialog', { name: 'Call tel:+15550100?' });
+    await user.click(within(dialog).getByRole('button', { name: 'Call' }));
+    expect(lastSent('call')).toEqual(['tel:+15550100']);
+  });
+
+  it('Escape in the link dialog cancels it and leaves the call alone', async () => {
+    const s = await setup();
+    await inCall(s);
+    await act(() => s.mock.dialRequest({ target: 'sip:carol@example.com', confirm: true }));
+    await s.user.keyboard('{Escape}');
+    expect(screen.queryByRole('dialog')).toBeNull();
+    expect(s.commands()).not.toContain('hangup');
+    expect(s.commands().filter((c) => c === 'call')).toHaveLength(1);
+  });
+
+  it('trusts the certificate it shows, then shows it as pinned', async () => {
+    const { mock, user, lastSent } = await setup();
+    const sha256 = '12:34:56:78:9A:BC:DE:F0';
+    mock.emit({
+      type: 'connection',
+      state: 'disconnected',
+      error: { code: 'tls.untrusted_certificate', message: 'UnknownIssuer' },
+      retry_in_ms: null,
+      certificate: { sha256 },
+    });
+    await user.click(await screen.findByRole('button', { name: 'Trust certificate' }));
+    expect(lastSent('trust_certificate')).toEqual([sha256]);
+    expect(screen.getAllByRole('status')[0]).toHaveTextContent('Registered');
+    expect(screen.queryByRole('button', { name: 'Trust certificate' })).toBeNull();
+    await user.click(screen.getByRole('button', { name: 'Settings' }));
+    expect(screen.getByLabelText('Trusted certificate')).toHaveTextContent(sha256);
+  });
+});
+
+describe('theme', () => {
+  it('applies the saved theme to the document and follows a change', async () => {
+    const preferences = structuredClone(DEFAULT_PREFERENCES);
+    preferences.app.theme = 'dark';
+    const { user } = await setup({ preferences });
+    expect(document.documentElement.dataset.theme).toBe('dark');
+    await user.click(screen.getByRole('button', { name: 'Settings' }));
+    await user.selectOptions(screen.getByLabelText('Theme'), 'Light');
+    await flush();
+    expect(document.documentElement.dataset.theme).toBe('light');
+    await user.selectOptions(screen.getByLabelText('Theme'), 'System');
+    await flush();
+    expect(document.documentElement.dataset.theme).toBe('system');
   });
 });

@@ -1,6 +1,8 @@
 import { mount } from 'svelte';
+import './theme.css';
 import App from './App.svelte';
 import type { Backend } from './lib/backend/types';
+import { DEFAULT_PREFERENCES } from './lib/preferences';
 import { EngineStore } from './lib/state/engine.svelte';
 
 /** Inside Tauri talk to the engine; in a plain browser (npm run dev) use the in-memory mock. */
@@ -19,6 +21,11 @@ async function pickBackend(): Promise<Backend> {
 const backend = await pickBackend();
 const store = new EngineStore(backend);
 await store.start();
-const saved = await backend.loadSettings();
+// Unreadable preferences must not keep the phone from starting; the defaults stand in, loudly.
+const loadPreferences = backend.loadPreferences().catch((e: unknown) => {
+  console.error('could not load preferences, using defaults', e);
+  return DEFAULT_PREFERENCES;
+});
+const [saved, preferences] = await Promise.all([backend.loadSettings(), loadPreferences]);
 
-export default mount(App, { target: document.getElementById('app')!, props: { backend, store, saved } });
+export default mount(App, { target: document.getElementById('app')!, props: { backend, store, saved, preferences } });

@@ -8,6 +8,7 @@ mod device;
 mod error;
 mod resample;
 mod tone;
+mod tones;
 mod wav_sink;
 mod wav_source;
 
@@ -19,6 +20,7 @@ pub use device::{
 };
 pub use error::AudioError;
 pub use tone::ToneSource;
+pub use tones::{dtmf_pair, CadencedTone, Ringtone, ToneQueue};
 pub use wav_sink::WavSink;
 pub use wav_source::WavSource;
 

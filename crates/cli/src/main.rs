@@ -72,6 +72,40 @@ struct MediaArgs {
     /// Hang up this many seconds after the call is answered.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// Send these DTMF digits (RFC 4733) one second after the call is answered.
+    #[arg(long)]
+    dtmf: Option<String>,
+    /// Put the call on hold this many seconds after it is answered.
+    #[arg(long)]
+    hold_after: Option<f64>,
+    /// Blind-transfer the call to this target two seconds after it is answered.
+    #[arg(long)]
+    transfer_to: Option<String>,
+}
+
+/// Something to do during an answered call.
+#[derive(Debug, Clone)]
+enum Action {
+    Dtmf(String),
+    Hold,
+    Transfer(String),
+}
+
+impl MediaArgs {
+    /// The actions and how long after the answer each one happens.
+    fn actions(&self) -> Vec<(Duration, Action)> {
+        let mut actions = Vec::new();
+        if let Some(digits) = &self.dtmf {
+            actions.push((Duration::from_secs(1), Action::Dtmf(digits.clone())));
+        }
+        if let Some(after) = self.hold_after {
+            actions.push((secs(after), Action::Hold));
+        }
+        if let Some(target) = &self.transfer_to {
+            actions.push((Duration::from_secs(2), Action::Transfer(target.clone())));
+        }
+        actions
+    }
 }
 
 #[derive(Subcommand)]
@@ -122,6 +156,12 @@ struct Outcome {
     rx_lost: u64,
     jitter_ms: f64,
     duration_s: f64,
+    /// DTMF digits received.
+    dtmf_rx: String,
+    /// Whether the call was last seen on hold by us (after `--hold-after`).
+    held: bool,
+    /// Whether the far end had put us on hold when last seen.
+    remote_held: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -168,7 +208,7 @@ fn main() -> ExitCode {
 }
 
 fn finish(outcome: Outcome) -> ExitCode {
-    let ok = matches!(outcome.result, "registered" | "completed");
+    let ok = matches!(outcome.result, "registered" | "completed" | "transferred");
     if let Some(e) = &outcome.error {
         eprintln!("wren: error: {e}");
     }
@@ -212,9 +252,14 @@ async fn run(cli: Cli) -> Outcome {
         Err(e) => return Outcome::failed(e),
     };
     let (engine, mut events) = wren_engine::start(account);
+    let actions = match &cli.command {
+        Cmd::Call { media, .. } | Cmd::Answer { media, .. } => media.actions(),
+        Cmd::Register { .. } => Vec::new(),
+    };
     let mut session = Session {
         engine: engine.clone(),
         events: &mut events,
+        actions,
     };
     let outcome = match (cli.command, media) {
         (Cmd::Register { .. }, _) => session.register().await,
@@ -277,6 +322,7 @@ fn media_options(args: &MediaArgs, codec: Option<&str>) -> Result<MediaOptions, 
         input,
         record: args.record.clone(),
         codecs,
+        ..Default::default()
     })
 }
 
@@ -287,6 +333,7 @@ fn secs(s: f64) -> Duration {
 struct Session<'a> {
     engine: EngineHandle,
     events: &'a mut broadcast::Receiver<EngineEvent>,
+    actions: Vec<(Duration, Action)>,
 }
 
 impl Session<'_> {
@@ -440,6 +487,9 @@ impl Session<'_> {
     async fn follow(&mut self, call: CallId, ring_deadline: Instant, dur: f64) -> Outcome {
         let mut hangup_at = ring_deadline;
         let mut hung_up = false;
+        let mut answered = false;
+        let mut pending: Vec<(Instant, Action)> = Vec::new();
+        let (mut held, mut remote_held) = (false, false);
         let mut ended: Option<(CallOutcome, Option<u16>, Option<EngineError>)> = None;
         // Hard stop: never hang around more than a minute after our hangup.
         loop {
@@ -448,9 +498,41 @@ impl Session<'_> {
             } else {
                 hangup_at
             };
+            let action_at = pending.iter().map(|(at, _)| *at).min();
+            if let Some(at) = action_at.filter(|at| *at <= Instant::now()) {
+                let idx = pending.iter().position(|(t, _)| *t == at).unwrap_or(0);
+                let (_, action) = pending.remove(idx);
+                let result = match &action {
+                    Action::Dtmf(digits) => self.engine.send_dtmf(call, digits).await,
+                    Action::Hold => self.engine.set_held(call, true).await,
+                    Action::Transfer(target) => self.engine.transfer(call, target).await,
+                };
+                if let Err(e) = result {
+                    eprintln!("wren: {action:?} failed: {e}");
+                }
+                continue;
+            }
+            let outer = deadline;
+            let deadline = action_at.map_or(deadline, |at| at.min(deadline));
             match self.next(deadline).await {
                 Some(EventKind::CallChanged { call: c, state }) if c == call => match state {
-                    CallState::Active { .. } if !hung_up => hangup_at = Instant::now() + secs(dur),
+                    CallState::Active {
+                        held: h,
+                        remote_held: r,
+                        ..
+                    } if !hung_up => {
+                        (held, remote_held) = (h, r);
+                        if !answered {
+                            answered = true;
+                            let now = Instant::now();
+                            hangup_at = now + secs(dur);
+                            pending = self
+                                .actions
+                                .iter()
+                                .map(|(after, a)| (now + *after, a.clone()))
+                                .collect();
+                        }
+                    }
                     CallState::Ended {
                         outcome,
                         status,
@@ -465,19 +547,27 @@ impl Session<'_> {
                         CallOutcome::Completed => "completed",
                         CallOutcome::Rejected => "rejected",
                         CallOutcome::Cancelled => "cancelled",
+                        CallOutcome::Transferred => "transferred",
                         CallOutcome::Failed => "failed",
                     };
                     return Outcome {
                         status,
                         error,
+                        held,
+                        remote_held,
                         ..stats_outcome(result, &stats)
                     };
                 }
                 Some(_) => {}
+                // An action is due (not the hangup deadline, not a closed channel).
+                None if action_at.is_some_and(|at| at < outer && at <= Instant::now()) => {}
                 None if !hung_up => {
                     hung_up = true;
-                    if let Err(e) = self.engine.hangup(call).await {
-                        return Outcome::failed(e);
+                    match self.engine.hangup(call).await {
+                        // The far end hung up at the same moment: its end is on the way.
+                        Err(e) if e.code == "sip.no_such_call" => {}
+                        Err(e) => return Outcome::failed(e),
+                        Ok(()) => {}
                     }
                 }
                 None => {
@@ -500,6 +590,7 @@ fn stats_outcome(result: &'static str, stats: &CallStats) -> Outcome {
         rx_lost: stats.rx_lost,
         jitter_ms: (stats.jitter_ms * 100.0).round() / 100.0,
         duration_s: (stats.duration_s * 100.0).round() / 100.0,
+        dtmf_rx: stats.dtmf_rx.clone(),
         ..Default::default()
     }
 }
@@ -509,7 +600,9 @@ fn progress(kind: &EventKind) {
     let line = match kind {
         EventKind::Connection(ConnectionState::Connecting) => "connecting".to_owned(),
         EventKind::Connection(ConnectionState::Connected) => "connected".to_owned(),
-        EventKind::Connection(ConnectionState::Disconnected { error, retry_in_ms }) => {
+        EventKind::Connection(ConnectionState::Disconnected {
+            error, retry_in_ms, ..
+        }) => {
             format!("disconnected: {error} (retry in {retry_in_ms:?} ms)")
         }
         EventKind::Registration(RegistrationState::Registering) => "registering".to_owned(),

@@ -77,6 +77,8 @@ pub struct AccountConfig {
     pub display_name: Option<String>,
     /// Extra trusted CA (PEM) for a self-signed PBX, on top of the system store.
     pub ca_file: Option<PathBuf>,
+    /// SHA-256 fingerprint of a server certificate the user chose to trust.
+    pub trusted_certificate: Option<String>,
     pub register_expires: u32,
     /// Codec preference order for offers and answers.
     pub codecs: Vec<CodecKind>,
@@ -106,6 +108,9 @@ pub struct AccountInput {
     pub password: String,
     pub display_name: Option<String>,
     pub ca_file: Option<PathBuf>,
+    /// SHA-256 fingerprint of a server certificate to trust (pasted or from "Trust
+    /// certificate").
+    pub trusted_certificate: Option<String>,
     pub register_expires: Option<u32>,
     pub codecs: Option<Vec<CodecKind>>,
 }
@@ -146,6 +151,15 @@ impl AccountInput {
                 ));
             }
         }
+        let trusted_certificate = match self.trusted_certificate.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(crate::wss::normalise_fingerprint(text).ok_or_else(|| {
+                EngineError::new(
+                    "config.invalid_fingerprint",
+                    "a certificate fingerprint is 32 hexadecimal pairs (SHA-256)",
+                )
+            })?),
+        };
         let expires = self.register_expires.unwrap_or(600);
         if !(60..=86_400).contains(&expires) {
             return Err(EngineError::new(
@@ -172,6 +186,7 @@ impl AccountInput {
             password: self.password,
             display_name: self.display_name,
             ca_file: self.ca_file,
+            trusted_certificate,
             register_expires: expires,
             codecs,
             instance_id,

@@ -5,11 +5,11 @@
 use crate::config::AccountConfig;
 use crate::error::EngineError;
 use crate::event::{
-    CallId, CallOutcome, CallState, ConnectionState, Direction, EngineEvent, EventKind,
-    RegistrationState, Snapshot,
+    CallId, CallOutcome, CallState, Certificate, ConnectionState, Direction, EngineEvent,
+    EventKind, RegistrationState, Snapshot,
 };
-use crate::handle::Command;
-use crate::media::{CallMedia, MediaOptions};
+use crate::handle::{Command, Reply};
+use crate::media::{exclusive, AudioEnv, AudioOutput, CallMedia, Levels, MediaOptions, Speaker};
 use crate::wss::{self, Flow, Ws};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -17,12 +17,14 @@ use std::collections::BTreeMap;
 use std::future::{pending, Future};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use wren_audio::{CadencedTone, Capture, FrameSource, LevelMeter, ToneSource, FRAME_SAMPLES};
 use wren_sip::{CallHandle, EndReason, Transport, UaConfig, UaEvent, UserAgent};
 
 /// WebSocket ping interval (keeps NATs and proxies from dropping an idle flow).
@@ -35,6 +37,12 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const POLICY_BACKOFF: Duration = Duration::from_secs(300);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 const MEDIA_TICK: Duration = Duration::from_millis(20);
+/// Level meters update about 20 times a second.
+const LEVELS_EVERY: Duration = Duration::from_millis(50);
+/// How long the busy tone plays after the far end is busy.
+const BUSY_TONE: Duration = Duration::from_secs(3);
+/// How long the audio test plays its tone.
+const TEST_TONE: Duration = Duration::from_secs(1);
 
 type Connecting = Pin<Box<dyn Future<Output = Result<Flow, EngineError>> + Send>>;
 
@@ -51,7 +59,54 @@ struct CallSlot {
     direction: Direction,
     offer: Option<Bytes>,
     media: Option<CallMedia>,
+    opts: MediaOptions,
     active: bool,
+    codec: String,
+    held: bool,
+    remote_held: bool,
+    /// Waiting for the far end to take our REFER (or refuse it).
+    transfer_reply: Option<Reply<()>>,
+    /// This call carries out the far end's REFER on that call: report how it goes.
+    transfer_for: Option<CallHandle>,
+}
+
+impl CallSlot {
+    fn new(direction: Direction, opts: MediaOptions) -> Self {
+        CallSlot {
+            direction,
+            offer: None,
+            media: None,
+            opts,
+            active: false,
+            codec: String::new(),
+            held: false,
+            remote_held: false,
+            transfer_reply: None,
+            transfer_for: None,
+        }
+    }
+
+    fn active_state(&self) -> CallState {
+        CallState::Active {
+            codec: self.codec.clone(),
+            muted: self.media.as_ref().is_some_and(|m| m.muted),
+            held: self.held,
+            remote_held: self.remote_held,
+        }
+    }
+}
+
+/// Local sound not tied to a live call: a busy tone after the call is gone, or the audio test.
+struct LocalSound {
+    speaker: Speaker,
+    tone: Box<dyn FrameSource + Send + Sync>,
+    until: Instant,
+    /// The microphone, metered (audio test only).
+    mic: Option<(Mutex<Capture>, LevelMeter)>,
+}
+
+fn no_call() -> EngineError {
+    wren_sip::UaError::NoSuchCall.into()
 }
 
 pub(crate) struct Driver {
@@ -73,6 +128,16 @@ pub(crate) struct Driver {
     seed: u64,
     shutdown: Option<(oneshot::Sender<()>, Instant)>,
     buf: Vec<u8>,
+    audio: AudioEnv,
+    levels: watch::Sender<Levels>,
+    levels_at: Instant,
+    do_not_disturb: bool,
+    /// The ringtone, while an incoming call rings.
+    ringer: Option<(Speaker, CadencedTone)>,
+    local_sound: Option<LocalSound>,
+    /// The server certificate the last TLS handshake refused.
+    refused_cert: Arc<Mutex<Option<String>>>,
+    frame: Vec<i16>,
 }
 
 impl Driver {
@@ -80,6 +145,8 @@ impl Driver {
         account: AccountConfig,
         cmds: mpsc::Receiver<Command>,
         events: broadcast::Sender<EngineEvent>,
+        audio: AudioEnv,
+        levels: watch::Sender<Levels>,
     ) -> Self {
         let seed: u64 = rand::random();
         let ua = UserAgent::new(
@@ -121,6 +188,14 @@ impl Driver {
             seed,
             shutdown: None,
             buf: vec![0; 2048],
+            audio,
+            levels,
+            levels_at: Instant::now(),
+            do_not_disturb: false,
+            ringer: None,
+            local_sound: None,
+            refused_cert: Arc::default(),
+            frame: vec![0; FRAME_SAMPLES],
         }
     }
 
@@ -138,14 +213,7 @@ impl Driver {
                 }
                 Wake::Frame(frame) => self.on_frame(now, frame).await,
                 Wake::Timer => self.on_timer(now).await,
-                Wake::MediaTick => {
-                    let wall = SystemTime::now();
-                    for slot in self.calls.values_mut() {
-                        if let Some(m) = &mut slot.media {
-                            m.tick(now, wall);
-                        }
-                    }
-                }
+                Wake::MediaTick => self.media_tick(now),
                 Wake::Datagram(h, is_rtcp, from, n) => {
                     if let Some(m) = self.calls.get_mut(&h).and_then(|s| s.media.as_mut()) {
                         m.on_datagram(now, is_rtcp, from, &self.buf[..n]);
@@ -160,9 +228,88 @@ impl Driver {
     }
 
     fn media_active(&self) -> bool {
-        self.calls
+        self.ringer.is_some()
+            || self.local_sound.is_some()
+            || self
+                .calls
+                .values()
+                .any(|s| s.media.as_ref().is_some_and(CallMedia::is_active))
+    }
+
+    /// Every 20 ms while audio runs: calls, ringtone, local sounds, then the level meters.
+    fn media_tick(&mut self, now: Instant) {
+        let wall = SystemTime::now();
+        for slot in self.calls.values_mut() {
+            if let Some(m) = &mut slot.media {
+                m.tick(now, wall);
+            }
+        }
+        if let Some((speaker, tone)) = &mut self.ringer {
+            tone.read_frame(&mut self.frame);
+            speaker.write(&self.frame);
+        }
+        let mut sound_levels = None;
+        if let Some(sound) = &mut self.local_sound {
+            if now >= sound.until {
+                self.local_sound = None;
+            } else {
+                sound.tone.read_frame(&mut self.frame);
+                sound.speaker.write(&self.frame);
+                if let Some((mic, _)) = &mut sound.mic {
+                    // Read (and so meter) the microphone; the audio itself goes nowhere.
+                    exclusive(mic).read_frame(&mut self.frame);
+                }
+            }
+        }
+        if now.duration_since(self.levels_at) < LEVELS_EVERY {
+            return;
+        }
+        self.levels_at = now;
+        if let Some(sound) = &self.local_sound {
+            sound_levels = Some(Levels {
+                input_dbfs: sound
+                    .mic
+                    .as_ref()
+                    .map_or(wren_audio::SILENCE_DBFS, |(_, m)| m.take().rms_dbfs),
+                output_dbfs: sound.speaker.level(),
+            });
+        }
+        let levels = sound_levels.or_else(|| {
+            self.calls
+                .values()
+                .filter(|s| s.active && !s.held)
+                .find_map(|s| s.media.as_ref().map(CallMedia::levels))
+        });
+        let levels = levels.unwrap_or(Levels::SILENT);
+        self.levels.send_if_modified(|old| {
+            let changed = *old != levels;
+            *old = levels;
+            changed
+        });
+    }
+
+    /// Starts or stops the ringtone: on while an incoming call waits for an answer.
+    fn update_ringer(&mut self) {
+        let ringing = self
+            .calls
             .values()
-            .any(|s| s.media.as_ref().is_some_and(CallMedia::is_active))
+            .any(|s| s.direction == Direction::Incoming && !s.active);
+        if !ringing {
+            self.ringer = None;
+            return;
+        }
+        if self.ringer.is_some() {
+            return;
+        }
+        let Some(tone) = CadencedTone::ringtone(self.audio.prefs.ringtone) else {
+            return;
+        };
+        let ringer = self.audio.prefs.ringer.clone();
+        match self.audio.open_playback(ringer.as_deref()) {
+            Ok(playback) => self.ringer = Some((Speaker::new(playback), tone)),
+            // No sound device (a server, a test): ring silently, the UI still shows it.
+            Err(e) => tracing::debug!("no ringtone: {e}"),
+        }
     }
 
     async fn wait(&mut self) -> Wake {
@@ -241,7 +388,10 @@ impl Driver {
     fn start_connect(&mut self) {
         self.reconnect_at = None;
         let account = self.account.clone();
-        self.connecting = Some(Box::pin(async move { wss::connect(&account).await }));
+        let refused = self.refused_cert.clone();
+        self.connecting = Some(Box::pin(
+            async move { wss::connect(&account, refused).await },
+        ));
         if self.snapshot.connection != ConnectionState::Connecting {
             self.emit(EventKind::Connection(ConnectionState::Connecting));
         }
@@ -275,9 +425,19 @@ impl Driver {
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
         let retry = self.shutdown.is_none().then_some(delay);
         self.reconnect_at = retry.map(|d| now + d);
+        let refused = self
+            .refused_cert
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let certificate = (error.code == "tls.untrusted_certificate")
+            .then_some(refused)
+            .flatten()
+            .map(|sha256| Certificate { sha256 });
         self.emit(EventKind::Connection(ConnectionState::Disconnected {
             error,
             retry_in_ms: retry.map(|d| d.as_millis() as u64),
+            certificate,
         }));
     }
 
@@ -394,6 +554,63 @@ impl Driver {
             Command::Hangup { call, reply } => {
                 let _ = reply.send(self.ua.hangup(now, CallHandle(call.0)).map_err(Into::into));
             }
+            Command::SetMuted { call, muted, reply } => {
+                let _ = reply.send(self.set_muted(CallHandle(call.0), muted));
+            }
+            Command::SetHeld { call, held, reply } => {
+                let _ = reply.send(self.set_held(now, CallHandle(call.0), held));
+            }
+            Command::SendDtmf {
+                call,
+                digits,
+                reply,
+            } => {
+                let result = self
+                    .calls
+                    .get_mut(&CallHandle(call.0))
+                    .and_then(|s| s.media.as_mut())
+                    .ok_or_else(no_call)
+                    .and_then(|m| m.send_dtmf(&digits));
+                let _ = reply.send(result);
+            }
+            Command::Transfer {
+                call,
+                target,
+                reply,
+            } => {
+                let h = CallHandle(call.0);
+                match self.ua.refer(now, h, &target) {
+                    Ok(()) => match self.calls.get_mut(&h) {
+                        Some(slot) => slot.transfer_reply = Some(reply),
+                        None => {
+                            let _ = reply.send(Err(no_call()));
+                        }
+                    },
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                }
+            }
+            Command::SetAudio(prefs, reply) => {
+                for m in self.calls.values_mut().filter_map(|s| s.media.as_mut()) {
+                    m.volume = prefs.volume;
+                }
+                let ringtone_changed = prefs.ringtone != self.audio.prefs.ringtone
+                    || prefs.ringer != self.audio.prefs.ringer;
+                self.audio.prefs = prefs;
+                if ringtone_changed {
+                    self.ringer = None;
+                    self.update_ringer();
+                }
+                let _ = reply.send(Ok(()));
+            }
+            Command::SetDoNotDisturb(on, reply) => {
+                self.do_not_disturb = on;
+                let _ = reply.send(Ok(()));
+            }
+            Command::TestAudio(reply) => {
+                let _ = reply.send(self.test_audio(now));
+            }
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot.clone());
             }
@@ -410,6 +627,63 @@ impl Driver {
                 self.shutdown = Some((reply, now + SHUTDOWN_GRACE));
             }
         }
+    }
+
+    fn set_muted(&mut self, h: CallHandle, muted: bool) -> Result<(), EngineError> {
+        let slot = self.calls.get_mut(&h).ok_or_else(no_call)?;
+        let media = slot
+            .media
+            .as_mut()
+            .filter(|_| slot.active)
+            .ok_or_else(|| EngineError::new("sip.invalid_state", "the call is not active"))?;
+        media.muted = muted;
+        let state = slot.active_state();
+        self.emit(EventKind::CallChanged {
+            call: h.into(),
+            state,
+        });
+        Ok(())
+    }
+
+    /// Hold (RFC 3264 §8.4: offer `sendonly`) or resume (`sendrecv`) with a re-INVITE.
+    fn set_held(&mut self, now: Instant, h: CallHandle, held: bool) -> Result<(), EngineError> {
+        let slot = self.calls.get_mut(&h).ok_or_else(no_call)?;
+        let media = slot
+            .media
+            .as_mut()
+            .filter(|_| slot.active)
+            .ok_or_else(|| EngineError::new("sip.invalid_state", "the call is not active"))?;
+        if slot.held == held {
+            return Ok(());
+        }
+        let before = media.local.direction;
+        media.local.direction = if held {
+            wren_media::Direction::SendOnly
+        } else {
+            wren_media::Direction::SendRecv
+        };
+        let offer = media.offer();
+        if let Err(e) = self.ua.reinvite(now, h, Bytes::from(offer)) {
+            media.local.direction = before;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    fn test_audio(&mut self, now: Instant) -> Result<(), EngineError> {
+        let speaker = Speaker::new(
+            self.audio
+                .open_playback(self.audio.prefs.speaker.as_deref())?,
+        );
+        let capture = self.audio.open_capture()?;
+        let meter = capture.meter();
+        self.local_sound = Some(LocalSound {
+            speaker,
+            tone: Box::new(ToneSource::new(440.0, -12.0)),
+            until: now + TEST_TONE,
+            mic: Some((Mutex::new(capture), meter)),
+        });
+        Ok(())
     }
 
     fn next_seed(&mut self) -> u64 {
@@ -433,18 +707,20 @@ impl Driver {
             ));
         }
         let seed = self.next_seed();
-        let media = CallMedia::open(self.local_ip, opts, self.account.codecs.clone(), seed)?;
-        let offer = wren_media::create_offer(&media.local, seed >> 1, 1);
+        // A new call silences what is left of a busy tone or test.
+        self.local_sound = None;
+        let mut media = CallMedia::open(
+            self.local_ip,
+            opts,
+            self.account.codecs.clone(),
+            seed,
+            &self.audio,
+        )?;
+        let offer = media.offer();
         let handle = self.ua.invite(now, target, Bytes::from(offer))?;
-        self.calls.insert(
-            handle,
-            CallSlot {
-                direction: Direction::Outgoing,
-                offer: None,
-                media: Some(media),
-                active: false,
-            },
-        );
+        let mut slot = CallSlot::new(Direction::Outgoing, opts.clone());
+        slot.media = Some(media);
+        self.calls.insert(handle, slot);
         self.emit(EventKind::CallAdded {
             call: handle.into(),
             direction: Direction::Outgoing,
@@ -462,27 +738,41 @@ impl Driver {
         let seed = self.next_seed();
         let slot = self.calls.get(&h).ok_or(wren_sip::UaError::NoSuchCall)?;
         let offer = slot.offer.clone().ok_or(wren_sip::UaError::InvalidState)?;
-        let mut media = CallMedia::open(self.local_ip, opts, self.account.codecs.clone(), seed)?;
-        let offer = String::from_utf8_lossy(&offer);
-        let (answer, neg) = match wren_media::answer_offer(&offer, &media.local, seed >> 1, 1) {
+        // The ringtone stops before the speaker opens (they may be the same device).
+        self.ringer = None;
+        let mut media = CallMedia::open(
+            self.local_ip,
+            opts,
+            self.account.codecs.clone(),
+            seed,
+            &self.audio,
+        )?;
+        let (answer, neg) = match media.answer(&offer) {
             Ok(ok) => ok,
             Err(e) => {
                 // RFC 3264 §6: nothing acceptable in the offer.
                 let _ = self.ua.reject(now, h, 488);
-                return Err(EngineError::new(e.code(), e.to_string()));
+                self.update_ringer();
+                return Err(e);
             }
         };
         self.ua.answer(now, h, Bytes::from(answer))?;
         let codec = neg.codec.to_string();
-        media.start(neg, now)?;
+        let remote_held = media.remote_holds(&neg);
+        media.start(neg, now, &self.audio)?;
         if let Some(slot) = self.calls.get_mut(&h) {
             slot.media = Some(media);
+            slot.opts = opts.clone();
             slot.active = true;
+            slot.codec = codec;
+            slot.remote_held = remote_held;
+            let state = slot.active_state();
+            self.emit(EventKind::CallChanged {
+                call: h.into(),
+                state,
+            });
         }
-        self.emit(EventKind::CallChanged {
-            call: h.into(),
-            state: CallState::Active { codec },
-        });
+        self.update_ringer();
         Ok(())
     }
 
@@ -539,29 +829,79 @@ impl Driver {
                     let _ = self.ua.reject(now, call, 480);
                     return;
                 }
-                self.calls.insert(
-                    call,
-                    CallSlot {
-                        direction: Direction::Incoming,
-                        offer: Some(offer),
-                        media: None,
-                        active: false,
-                    },
-                );
-                let _ = self.ua.ringing(now, call);
+                let mut slot = CallSlot::new(Direction::Incoming, MediaOptions::default());
+                slot.offer = Some(offer);
+                self.calls.insert(call, slot);
                 self.emit(EventKind::CallAdded {
                     call: call.into(),
                     direction: Direction::Incoming,
                     remote: display_remote(&from),
                 });
+                if self.do_not_disturb {
+                    // Shown and then ended, so the history has it as missed.
+                    let _ = self.ua.reject(now, call, 486);
+                    return;
+                }
+                let _ = self.ua.ringing(now, call);
+                self.update_ringer();
             }
-            UaEvent::Ringing { call, status, .. } => self.emit(EventKind::CallChanged {
-                call: call.into(),
-                state: CallState::Ringing { status },
-            }),
+            UaEvent::Ringing { call, status, sdp } => {
+                if let Some(m) = self.calls.get_mut(&call).and_then(|s| s.media.as_mut()) {
+                    // Ringback is ours to play unless the far end sends early media (183 +
+                    // SDP), which we don't play yet.
+                    m.set_ringback(sdp.is_none());
+                }
+                self.emit(EventKind::CallChanged {
+                    call: call.into(),
+                    state: CallState::Ringing { status },
+                })
+            }
             UaEvent::Answered { call, sdp } => self.on_answered(now, call, &sdp),
-            UaEvent::RemoteSdp { .. } => {
-                tracing::debug!("re-INVITE answered with our current SDP");
+            UaEvent::Reoffer { call, sdp } => self.on_reoffer(now, call, &sdp),
+            UaEvent::ReinviteAnswered { call, sdp } => self.on_reinvite_answered(now, call, &sdp),
+            UaEvent::ReinviteFailed { call, status } => {
+                tracing::info!(status, "re-INVITE refused; the call stays as it was");
+                if let Some(slot) = self.calls.get_mut(&call) {
+                    if let Some(m) = slot.media.as_mut() {
+                        m.local.direction = if slot.held {
+                            wren_media::Direction::SendOnly
+                        } else {
+                            wren_media::Direction::SendRecv
+                        };
+                    }
+                    let state = slot.active_state();
+                    self.emit(EventKind::CallChanged {
+                        call: call.into(),
+                        state,
+                    });
+                }
+            }
+            UaEvent::RemoteSdp { call, sdp } => self.on_reinvite_answered(now, call, &sdp),
+            UaEvent::TransferRequested { call, target } => {
+                self.on_transfer_requested(now, call, &target)
+            }
+            UaEvent::TransferProgress { call, .. } | UaEvent::Transferred { call } => {
+                if let Some(reply) = self
+                    .calls
+                    .get_mut(&call)
+                    .and_then(|s| s.transfer_reply.take())
+                {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            UaEvent::TransferFailed { call, status } => {
+                let error = EngineError::new(
+                    "sip.transfer_failed",
+                    format!("the transfer failed with status {status}"),
+                );
+                tracing::info!(status, "transfer failed; the call stays up");
+                if let Some(reply) = self
+                    .calls
+                    .get_mut(&call)
+                    .and_then(|s| s.transfer_reply.take())
+                {
+                    let _ = reply.send(Err(error));
+                }
             }
             UaEvent::Ended {
                 call,
@@ -581,19 +921,27 @@ impl Driver {
         let Some(media) = slot.media.as_mut() else {
             return;
         };
-        let started = wren_media::accept_answer(&String::from_utf8_lossy(sdp), &media.local)
-            .map_err(|e| EngineError::new(e.code(), e.to_string()))
-            .and_then(|neg| {
-                let codec = neg.codec.to_string();
-                media.start(neg, now).map(|()| codec)
-            });
+        let audio = &self.audio;
+        let started = media.accept(sdp).and_then(|neg| {
+            let codec = neg.codec.to_string();
+            let remote_held = media.remote_holds(&neg);
+            media.start(neg, now, audio).map(|()| (codec, remote_held))
+        });
         match started {
-            Ok(codec) => {
+            Ok((codec, remote_held)) => {
                 slot.active = true;
+                slot.codec = codec;
+                slot.remote_held = remote_held;
+                let state = slot.active_state();
+                let transfer_for = slot.transfer_for;
                 self.emit(EventKind::CallChanged {
                     call: call.into(),
-                    state: CallState::Active { codec },
+                    state,
                 });
+                if let Some(old) = transfer_for {
+                    // RFC 3515 §2.4.5: tell the transferor the new call is up.
+                    let _ = self.ua.transfer_result(now, old, 200);
+                }
             }
             Err(e) => {
                 tracing::warn!("answer unusable, hanging up: {e}");
@@ -606,7 +954,20 @@ impl Driver {
         let Some(slot) = self.calls.remove(&call) else {
             return;
         };
+        if let Some(old) = slot.transfer_for.filter(|_| !slot.active) {
+            let _ = self
+                .ua
+                .transfer_result(now, old, status.filter(|s| *s >= 300).unwrap_or(487));
+        }
+        if let Some(reply) = slot.transfer_reply {
+            let _ = reply.send(Err(EngineError::new(
+                "sip.transfer_failed",
+                "the call ended before the transfer went through",
+            )));
+        }
+        let busy = matches!(reason, EndReason::Rejected(486 | 600));
         let (outcome, error) = match reason {
+            EndReason::Transferred => (CallOutcome::Transferred, None),
             EndReason::LocalHangup | EndReason::RemoteHangup => (CallOutcome::Completed, None),
             EndReason::Cancelled | EndReason::RemoteCancelled => (CallOutcome::Cancelled, None),
             EndReason::Rejected(_) | EndReason::Declined(_) => (CallOutcome::Rejected, None),
@@ -617,7 +978,17 @@ impl Driver {
             .as_ref()
             .map(|m| m.stats(now))
             .unwrap_or_default();
-        if let Some(media) = slot.media {
+        if let Some(mut media) = slot.media {
+            if busy && slot.opts.output == AudioOutput::Device {
+                if let Some(speaker) = media.take_speaker() {
+                    self.local_sound = Some(LocalSound {
+                        speaker,
+                        tone: Box::new(CadencedTone::busy()),
+                        until: now + BUSY_TONE,
+                        mic: None,
+                    });
+                }
+            }
             media.finish(now);
         }
         self.emit(EventKind::CallChanged {
@@ -632,6 +1003,96 @@ impl Driver {
             call: call.into(),
             stats,
         });
+        self.update_ringer();
+    }
+
+    /// The far end's new offer (hold, resume, a codec change): answer it with our codecs and
+    /// our own hold state (RFC 3264 §8).
+    fn on_reoffer(&mut self, now: Instant, call: CallHandle, sdp: &[u8]) {
+        let Some(slot) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(media) = slot.media.as_mut().filter(|_| slot.active) else {
+            let _ = self.ua.reject_reoffer(now, call, 491);
+            return;
+        };
+        if sdp.is_empty() {
+            // An offerless re-INVITE: we offer in the 200, the answer comes in the ACK.
+            let offer = media.offer();
+            let _ = self.ua.answer_reoffer(now, call, Bytes::from(offer));
+            return;
+        }
+        let answered = media.answer(sdp).and_then(|(answer, neg)| {
+            let remote_held = media.remote_holds(&neg);
+            media
+                .start(neg, now, &self.audio)
+                .map(|()| (answer, remote_held))
+        });
+        match answered {
+            Ok((answer, remote_held)) => {
+                let _ = self.ua.answer_reoffer(now, call, Bytes::from(answer));
+                slot.remote_held = remote_held;
+                let state = slot.active_state();
+                self.emit(EventKind::CallChanged {
+                    call: call.into(),
+                    state,
+                });
+            }
+            Err(e) => {
+                tracing::info!("re-offer not acceptable: {e}");
+                let _ = self.ua.reject_reoffer(now, call, 488);
+            }
+        }
+    }
+
+    /// The answer to our re-INVITE (or, for an offerless one, to the offer in our 200).
+    fn on_reinvite_answered(&mut self, now: Instant, call: CallHandle, sdp: &[u8]) {
+        let Some(slot) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(media) = slot.media.as_mut() else {
+            return;
+        };
+        let audio = &self.audio;
+        match media.accept(sdp).and_then(|neg| {
+            let remote_held = media.remote_holds(&neg);
+            media.start(neg, now, audio).map(|()| remote_held)
+        }) {
+            Ok(remote_held) => {
+                slot.held = media.local.direction == wren_media::Direction::SendOnly;
+                slot.remote_held = remote_held;
+            }
+            Err(e) => tracing::warn!("answer to our re-INVITE unusable: {e}"),
+        }
+        let state = slot.active_state();
+        self.emit(EventKind::CallChanged {
+            call: call.into(),
+            state,
+        });
+    }
+
+    /// The far end asks us to call `target` instead (blind transfer, RFC 3515): place the
+    /// call with the same audio, report how it goes; the far end then hangs up on us.
+    fn on_transfer_requested(&mut self, now: Instant, call: CallHandle, target: &str) {
+        let opts = match self.calls.get(&call) {
+            Some(slot) => slot.opts.clone(),
+            None => return,
+        };
+        if let Some(m) = self.calls.get_mut(&call).and_then(|s| s.media.as_mut()) {
+            // Our old speaker goes quiet so the new call can have the device.
+            let _ = m.take_speaker();
+        }
+        match self.place_call(now, target, &opts) {
+            Ok(id) => {
+                if let Some(slot) = self.calls.get_mut(&CallHandle(id.0)) {
+                    slot.transfer_for = Some(call);
+                }
+            }
+            Err(e) => {
+                tracing::info!("transfer target unreachable: {e}");
+                let _ = self.ua.transfer_result(now, call, 503);
+            }
+        }
     }
 
     /// During shutdown: done once calls are gone and the unregister is answered (or time is up).

@@ -26,7 +26,18 @@ pub enum ConnectionState {
     Disconnected {
         error: EngineError,
         retry_in_ms: Option<u64>,
+        /// The server certificate we refused (`tls.untrusted_certificate`), so the user can
+        /// compare its fingerprint and trust it.
+        certificate: Option<Certificate>,
     },
+}
+
+/// A server certificate, as the user sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct Certificate {
+    /// SHA-256 of the DER, uppercase hex pairs joined by `:`.
+    pub sha256: String,
 }
 
 /// State of the account's registration.
@@ -67,6 +78,12 @@ pub enum CallState {
     Incoming,
     Active {
         codec: String,
+        /// Our microphone is muted.
+        muted: bool,
+        /// We put the call on hold.
+        held: bool,
+        /// The far end put us on hold.
+        remote_held: bool,
     },
     Ended {
         outcome: CallOutcome,
@@ -86,6 +103,8 @@ pub enum CallOutcome {
     Rejected,
     /// Cancelled before answer.
     Cancelled,
+    /// Handed over to someone else (blind transfer, RFC 3515).
+    Transferred,
     Failed,
 }
 
@@ -100,6 +119,8 @@ pub struct CallStats {
     pub jitter_ms: f64,
     /// Seconds from answer to end.
     pub duration_s: f64,
+    /// DTMF digits the far end sent (RFC 4733).
+    pub dtmf_rx: String,
 }
 
 /// One event kind.

@@ -2,8 +2,8 @@
 
 use crate::error::EngineError;
 use crate::event::{CallId, EngineEvent, Snapshot};
-use crate::media::MediaOptions;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use crate::media::{AudioPrefs, Levels, MediaOptions};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
 
@@ -29,6 +29,29 @@ pub(crate) enum Command {
         call: CallId,
         reply: Reply<()>,
     },
+    SetMuted {
+        call: CallId,
+        muted: bool,
+        reply: Reply<()>,
+    },
+    SetHeld {
+        call: CallId,
+        held: bool,
+        reply: Reply<()>,
+    },
+    SendDtmf {
+        call: CallId,
+        digits: String,
+        reply: Reply<()>,
+    },
+    Transfer {
+        call: CallId,
+        target: String,
+        reply: Reply<()>,
+    },
+    SetAudio(AudioPrefs, Reply<()>),
+    SetDoNotDisturb(bool, Reply<()>),
+    TestAudio(Reply<()>),
     Snapshot(oneshot::Sender<Snapshot>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -38,6 +61,7 @@ pub(crate) enum Command {
 pub struct EngineHandle {
     pub(crate) tx: mpsc::Sender<Command>,
     pub(crate) events: broadcast::Sender<EngineEvent>,
+    pub(crate) levels: watch::Receiver<Levels>,
 }
 
 fn gone() -> EngineError {
@@ -92,6 +116,65 @@ impl EngineHandle {
     /// Hangs up or cancels a call.
     pub async fn hangup(&self, call: CallId) -> Result<(), EngineError> {
         self.ask(|reply| Command::Hangup { call, reply }).await
+    }
+
+    /// Mutes or unmutes our microphone in a call (silence is still sent, so the far end's
+    /// jitter buffer and NATs see a live stream).
+    pub async fn set_muted(&self, call: CallId, muted: bool) -> Result<(), EngineError> {
+        self.ask(|reply| Command::SetMuted { call, muted, reply })
+            .await
+    }
+
+    /// Puts a call on hold (a re-INVITE with `a=sendonly`) or resumes it (`a=sendrecv`).
+    /// Returns once the offer is sent; the outcome comes as a `call_changed` event.
+    pub async fn set_held(&self, call: CallId, held: bool) -> Result<(), EngineError> {
+        self.ask(|reply| Command::SetHeld { call, held, reply })
+            .await
+    }
+
+    /// Sends DTMF digits (`0-9*#A-D`) as RFC 4733 telephone-events.
+    pub async fn send_dtmf(&self, call: CallId, digits: &str) -> Result<(), EngineError> {
+        let digits = digits.to_owned();
+        self.ask(|reply| Command::SendDtmf {
+            call,
+            digits,
+            reply,
+        })
+        .await
+    }
+
+    /// Blind transfer (RFC 3515 REFER): replies once the far end accepts or refuses to try;
+    /// on success the call ends with outcome `transferred`.
+    pub async fn transfer(&self, call: CallId, target: &str) -> Result<(), EngineError> {
+        let target = target.to_owned();
+        self.ask(|reply| Command::Transfer {
+            call,
+            target,
+            reply,
+        })
+        .await
+    }
+
+    /// Changes devices, ringtone and volume; a running call keeps its devices but takes the
+    /// new volume.
+    pub async fn set_audio(&self, prefs: AudioPrefs) -> Result<(), EngineError> {
+        self.ask(|reply| Command::SetAudio(prefs, reply)).await
+    }
+
+    /// While on, incoming calls are declined with 486 Busy Here and reported as missed.
+    pub async fn set_do_not_disturb(&self, on: bool) -> Result<(), EngineError> {
+        self.ask(|reply| Command::SetDoNotDisturb(on, reply)).await
+    }
+
+    /// Plays a one-second test tone on the speaker while metering the microphone (see
+    /// [`EngineHandle::levels`]).
+    pub async fn test_audio(&self) -> Result<(), EngineError> {
+        self.ask(Command::TestAudio).await
+    }
+
+    /// Microphone and speaker levels, updated about 20 times a second while audio runs.
+    pub fn levels(&self) -> watch::Receiver<Levels> {
+        self.levels.clone()
     }
 
     /// The current state, as of the returned `seq`.

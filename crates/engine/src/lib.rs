@@ -14,27 +14,51 @@ mod wss;
 pub use config::{AccountConfig, AccountInput, ServerUrl};
 pub use error::EngineError;
 pub use event::{
-    CallId, CallOutcome, CallSnapshot, CallState, CallStats, ConnectionState, Direction,
-    EngineEvent, EventKind, RegistrationState, Snapshot,
+    CallId, CallOutcome, CallSnapshot, CallState, CallStats, Certificate, ConnectionState,
+    Direction, EngineEvent, EventKind, RegistrationState, Snapshot,
 };
 pub use handle::EngineHandle;
-pub use media::{AudioInput, MediaOptions};
+pub use media::{AudioInput, AudioOutput, AudioPrefs, Levels, MediaOptions};
 pub use settings::{AccountSettings, SettingsStore};
+pub use wren_audio::{AudioBackend, CpalBackend, DeviceInfo, FakeBackend, Ringtone};
 pub use wren_media::CodecKind;
 
-use tokio::sync::{broadcast, mpsc};
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// Log filter directives every binary appends to the user's: the WebSocket library logs
 /// whole frames (SIP messages with identities and digests) at debug and trace. The engine
 /// logs the same messages itself, redacted.
 pub const LOG_CAPS: &[&str] = &["tungstenite=info", "tokio_tungstenite=info"];
 
-/// Starts an engine for one account on the current tokio runtime. The receiver sees every
-/// event from the first one.
+/// Starts an engine for one account on the current tokio runtime, with no sound devices
+/// (calls use files, tones or silence). The receiver sees every event from the first one.
 pub fn start(account: AccountConfig) -> (EngineHandle, broadcast::Receiver<EngineEvent>) {
+    start_with_audio(account, Arc::new(FakeBackend::new()), AudioPrefs::default())
+}
+
+/// [`start`] with sound devices from `backend` ([`CpalBackend`] on a desktop).
+pub fn start_with_audio(
+    account: AccountConfig,
+    backend: Arc<dyn AudioBackend + Send + Sync>,
+    prefs: AudioPrefs,
+) -> (EngineHandle, broadcast::Receiver<EngineEvent>) {
     let (tx, rx) = mpsc::channel(64);
     let (events, first) = broadcast::channel(1024);
-    let driver = driver::Driver::new(account, rx, events.clone());
+    let (levels_tx, levels) = watch::channel(Levels::SILENT);
+    let audio = media::AudioEnv { backend, prefs };
+    let driver = driver::Driver::new(account, rx, events.clone(), audio, levels_tx);
     tokio::spawn(driver.run());
-    (EngineHandle { tx, events }, first)
+    (EngineHandle { tx, events, levels }, first)
+}
+
+/// The sound devices `backend` offers: (inputs, outputs), by name.
+pub fn list_devices(
+    backend: &dyn AudioBackend,
+) -> Result<(Vec<DeviceInfo>, Vec<DeviceInfo>), EngineError> {
+    let list = |d| backend.devices(d).map_err(media::audio_error);
+    Ok((
+        list(wren_audio::Direction::Input)?,
+        list(wren_audio::Direction::Output)?,
+    ))
 }

@@ -1,12 +1,17 @@
 //! The SIP flow: a WebSocket with subprotocol `sip` (RFC 7118 §4), over TLS verified against
-//! the system trust store plus an optional pinned CA. There is no "accept any certificate".
+//! the system trust store plus an optional pinned CA, or a server certificate the user chose
+//! to trust by its SHA-256 fingerprint. There is no "accept any certificate".
 
 use crate::config::{AccountConfig, ServerUrl};
 use crate::error::EngineError;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
+use rustls::pki_types::{ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use sha2::{Digest, Sha256};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -24,8 +29,97 @@ pub struct Flow {
     pub local_ip: IpAddr,
 }
 
-/// Builds the TLS client configuration: platform verifier, plus the pinned CA if any.
-pub fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, EngineError> {
+/// A certificate's SHA-256 fingerprint as people compare them: `AB:CD:...` (32 pairs).
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = Sha256::digest(der);
+    let hex: Vec<String> = digest.iter().map(|b| format!("{b:02X}")).collect();
+    hex.join(":")
+}
+
+/// Normalises a fingerprint the user pasted (any case, with or without colons).
+pub fn normalise_fingerprint(text: &str) -> Option<String> {
+    let hex: String = text
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .collect();
+    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let upper = hex.to_ascii_uppercase();
+    let pairs: Vec<&str> = (0..32).map(|i| &upper[2 * i..2 * i + 2]).collect();
+    Some(pairs.join(":"))
+}
+
+/// The platform verifier, except that a server certificate whose fingerprint the user pinned
+/// is accepted as it is (trust on the user's word, like an SSH host key); handshake signatures
+/// are always checked. Remembers the last certificate it refused, to show its fingerprint.
+#[derive(Debug)]
+struct Verifier {
+    inner: rustls_platform_verifier::Verifier,
+    pinned: Option<String>,
+    refused: Arc<Mutex<Option<String>>>,
+}
+
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let seen = fingerprint(end_entity);
+        if self.pinned.as_deref() == Some(seen.as_str()) {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let verdict = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        if verdict.is_err() {
+            *self
+                .refused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(seen);
+        }
+        verdict
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Builds the TLS client configuration: platform verifier plus the pinned CA if any, also
+/// accepting the server certificate with fingerprint `pinned`; a refused server
+/// certificate's fingerprint lands in `refused`.
+pub fn tls_config(
+    ca_file: Option<&std::path::Path>,
+    pinned: Option<&str>,
+    refused: Arc<Mutex<Option<String>>>,
+) -> Result<rustls::ClientConfig, EngineError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut extra = Vec::new();
     if let Some(path) = ca_file {
@@ -39,9 +133,13 @@ pub fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientCon
             return Err(bad(format!("no certificate in {}", path.display())));
         }
     }
-    let verifier =
-        rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
-            .map_err(|e| EngineError::new("tls.setup_failed", e.to_string()))?;
+    let inner = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
+        .map_err(|e| EngineError::new("tls.setup_failed", e.to_string()))?;
+    let verifier = Verifier {
+        inner,
+        pinned: pinned.and_then(normalise_fingerprint),
+        refused,
+    };
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| EngineError::new("tls.setup_failed", e.to_string()))?
@@ -51,10 +149,18 @@ pub fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientCon
     Ok(config)
 }
 
-/// Opens the flow to the account's server.
-pub async fn connect(account: &AccountConfig) -> Result<Flow, EngineError> {
+/// Opens the flow to the account's server. A refused server certificate's fingerprint is
+/// left in `refused`.
+pub async fn connect(
+    account: &AccountConfig,
+    refused: Arc<Mutex<Option<String>>>,
+) -> Result<Flow, EngineError> {
     let tls = if account.server.secure {
-        Some(Arc::new(tls_config(account.ca_file.as_deref())?))
+        Some(Arc::new(tls_config(
+            account.ca_file.as_deref(),
+            account.trusted_certificate.as_deref(),
+            refused,
+        )?))
     } else {
         None
     };
@@ -142,5 +248,26 @@ fn classify(url: &str, e: tokio_tungstenite::tungstenite::Error) -> EngineError 
             format!("{url} did not accept the WebSocket subprotocol \"sip\": {p}"),
         ),
         _ => EngineError::new("ws.handshake_failed", format!("{url}: {text}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_sha256_in_colon_pairs_and_pasted_ones_normalise() {
+        let fp = fingerprint(b"abc");
+        assert_eq!(
+            fp,
+            "BA:78:16:BF:8F:01:CF:EA:41:41:40:DE:5D:AE:22:23:B0:03:61:A3:96:17:7A:9C:B4:10:FF:61:F2:00:15:AD"
+        );
+        assert_eq!(
+            normalise_fingerprint(&fp.to_lowercase().replace(':', "")),
+            Some(fp.clone())
+        );
+        assert_eq!(normalise_fingerprint(&fp), Some(fp));
+        assert_eq!(normalise_fingerprint("AB:CD"), None);
+        assert_eq!(normalise_fingerprint(&"zz".repeat(32)), None);
     }
 }

@@ -11,6 +11,18 @@ pub enum MediaError {
     /// A payload type outside 0-127 (RFC 3550 §5.1): API misuse.
     #[error("payload type {0} is not a 7-bit RTP payload type")]
     InvalidPayloadType(u8),
+    /// The peer did not accept telephone-event, so there is no way to send DTMF in band.
+    #[error("the other side does not accept RFC 4733 telephone-events")]
+    DtmfUnsupported,
+    /// Not a DTMF digit (0-9, *, #, A-D).
+    #[error("{0:?} is not a DTMF digit")]
+    InvalidDtmf(char),
+    /// Too many digits waiting.
+    #[error("too many DTMF digits are waiting to be sent")]
+    DtmfQueueFull,
+    /// The stream doesn't send now (held or closed).
+    #[error("the stream is not sending (on hold or closed)")]
+    NotSending,
 }
 
 impl MediaError {
@@ -19,6 +31,10 @@ impl MediaError {
         match self {
             MediaError::Codec(e) => e.code(),
             MediaError::InvalidPayloadType(_) => "media.invalid_payload_type",
+            MediaError::DtmfUnsupported => "media.dtmf_unsupported",
+            MediaError::InvalidDtmf(_) => "media.invalid_dtmf",
+            MediaError::DtmfQueueFull => "media.dtmf_queue_full",
+            MediaError::NotSending => "media.not_sending",
         }
     }
 }

@@ -1,11 +1,13 @@
 //! wren-media: sans-IO media for one call: SDP offer/answer (RFC 3264), RTP/RTCP
-//! (RFC 3550/3551), a fixed jitter buffer, and the Opus and G.711 codecs.
+//! (RFC 3550/3551), a fixed jitter buffer, the Opus and G.711 codecs, and DTMF as RFC 4733
+//! telephone-events.
 //!
 //! Nothing here opens a socket, reads a clock or starts a thread: time comes in as `now`
 //! (and wall-clock `SystemTime` where RTCP needs NTP), datagrams come in through
 //! `handle_*` and go out through `poll_transmit` (see [`session`]).
 
 pub mod codec;
+pub mod dtmf;
 mod error;
 pub mod jitter;
 pub mod reception;
@@ -16,7 +18,9 @@ pub mod session;
 
 pub use codec::CodecKind;
 pub use error::MediaError;
-pub use sdp::{accept_answer, answer_offer, create_offer, LocalMedia, Negotiated, SdpError};
+pub use sdp::{
+    accept_answer, answer_offer, create_offer, Direction, LocalMedia, Negotiated, SdpError,
+};
 pub use session::{MediaSession, MediaStats, PacketKind, Transmit};
 
 /// Samples in one 20 ms frame of the internal format (48 kHz mono `i16`).

@@ -21,6 +21,9 @@ pub enum SipError {
     /// We answered but the ACK never came (RFC 3261 §13.3.1.4).
     #[error("the far end never acknowledged our answer")]
     NoAck,
+    /// The far end no longer knows the call (481 to an in-dialog request).
+    #[error("the far end no longer knows the call")]
+    DialogGone,
 }
 
 impl SipError {
@@ -33,6 +36,7 @@ impl SipError {
             SipError::Rejected(_) => "sip.rejected",
             SipError::Malformed => "sip.malformed",
             SipError::NoAck => "sip.no_ack",
+            SipError::DialogGone => "sip.dialog_gone",
         }
     }
 }

@@ -423,8 +423,7 @@ impl Response {
             .reason
             .as_ref()
             .map(|r| r.to_string())
-            .or_else(|| self.status.text().map(str::to_owned))
-            .unwrap_or_default();
+            .unwrap_or_else(|| reason_phrase(code).to_owned());
         let mut out = format!("SIP/2.0 {code} {reason}\r\n");
         print_headers(&mut out, &self.headers, &self.body);
         let mut bytes = out.into_bytes();
@@ -473,6 +472,25 @@ impl Response {
             headers: out,
             body: Bytes::new(),
         }
+    }
+}
+
+/// The usual reason phrase for a status code: ezk's table, the codes it lacks, or one for the
+/// class (RFC 3261 §21: the phrase is for humans, the code is what counts).
+pub fn reason_phrase(code: u16) -> &'static str {
+    if let Some(text) = StatusCode::from(code).text() {
+        return text;
+    }
+    match code {
+        // RFC 6665 §8.3.1 (from RFC 3265), for SUBSCRIBE and REFER.
+        202 => "Accepted",
+        204 => "No Notification",
+        100..=199 => "Progress",
+        200..=299 => "OK",
+        300..=399 => "Redirection",
+        400..=499 => "Request Failure",
+        500..=599 => "Server Failure",
+        _ => "Global Failure",
     }
 }
 

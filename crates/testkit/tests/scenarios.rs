@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use std::time::Duration;
-use wren_sip::{CallHandle, EndReason, SipError, Transport, UaEvent};
+use wren_sip::{CallHandle, EndReason, SipError, Transport, UaError, UaEvent};
 use wren_testkit::{ua_config, Fate, Link, ProxyConfig, Sim, UaId};
 
 const DOMAIN: &str = "wren.lab";
@@ -553,4 +553,357 @@ fn call_completes_over_lossy_udp() {
         let (reason, _) = ended(&mut sim, bob, b);
         assert_eq!(reason, EndReason::RemoteHangup, "seed {seed}");
     }
+}
+
+// ---- hold, resume and transfer (RFC 3261 §14, RFC 3515) ----
+
+/// `offer(who)` with a direction attribute: `sendonly` puts the far end on hold.
+fn offer_dir(who: &str, direction: &str) -> Bytes {
+    let mut sdp = offer(who).to_vec();
+    sdp.extend_from_slice(format!("a={direction}\r\n").as_bytes());
+    Bytes::from(sdp)
+}
+
+/// What an owner answers to an offer: hold (`sendonly`) with `recvonly`, else `sendrecv`.
+fn answer_to(who: &str, offer: &[u8]) -> Bytes {
+    let held = String::from_utf8_lossy(offer).contains("a=sendonly");
+    offer_dir(who, if held { "recvonly" } else { "sendrecv" })
+}
+
+/// Runs until `done`, answering every re-INVITE any of `owners` gets, as the engine would.
+fn run_answering_reoffers(
+    sim: &mut Sim,
+    owners: &[(UaId, &str)],
+    max: Duration,
+    done: impl Fn(&Sim) -> bool,
+) -> bool {
+    let deadline = sim.now() + max;
+    let mut seen: Vec<usize> = owners
+        .iter()
+        .map(|(id, _)| sim.events(*id).count())
+        .collect();
+    loop {
+        for (i, (id, who)) in owners.iter().enumerate() {
+            let fresh: Vec<UaEvent> = sim.events(*id).skip(seen[i]).cloned().collect();
+            seen[i] += fresh.len();
+            for event in fresh {
+                if let UaEvent::Reoffer { call, sdp } = event {
+                    let answer = answer_to(who, &sdp);
+                    sim.with_ua(*id, |ua, now| ua.answer_reoffer(now, call, answer))
+                        .expect("answer_reoffer");
+                }
+            }
+        }
+        if done(sim) {
+            return true;
+        }
+        if sim.now() >= deadline || !sim.progress_until(deadline) {
+            return done(sim);
+        }
+    }
+}
+
+#[test]
+fn hold_and_resume_via_reinvite() {
+    for (seed, transport) in [(31, Transport::Ws), (32, Transport::Udp)] {
+        let (mut sim, alice, bob) = two_registered(seed, transport, proxy());
+        let (an, bn, pn) = (sim.node(alice), sim.node(bob), sim.proxy_node());
+        let (a, b) = established(&mut sim, alice, bob);
+        for (mine, theirs) in [("sendonly", "recvonly"), ("sendrecv", "sendrecv")] {
+            sim.with_ua(alice, |ua, now| {
+                ua.reinvite(now, a, offer_dir("alice", mine))
+            })
+            .expect("reinvite");
+            let UaEvent::Reoffer { call, sdp } =
+                sim.expect_event(bob, secs(5), |e| matches!(e, UaEvent::Reoffer { .. }))
+            else {
+                unreachable!("matched Reoffer")
+            };
+            assert_eq!((call, sdp), (b, offer_dir("alice", mine)));
+            sim.with_ua(bob, |ua, now| {
+                ua.answer_reoffer(now, b, offer_dir("bob", theirs))
+            })
+            .expect("answer_reoffer");
+            let UaEvent::ReinviteAnswered { sdp, .. } = sim.expect_event(
+                alice,
+                secs(5),
+                |e| matches!(e, UaEvent::ReinviteAnswered { call, .. } if *call == a),
+            ) else {
+                unreachable!("matched ReinviteAnswered")
+            };
+            assert_eq!(sdp, offer_dir("bob", theirs), "{transport:?}");
+            assert_eq!(sim.ua(alice).local_sdp(a), Some(&offer_dir("alice", mine)));
+            assert_eq!(sim.ua(bob).local_sdp(b), Some(&offer_dir("bob", theirs)));
+            sim.run_for(secs(1));
+        }
+        // Each 2xx was acknowledged, so Bob stopped resending it (RFC 3261 §13.3.1.4).
+        sim.run_for(secs(40));
+        assert_eq!(sim.net.count(an, pn, "INVITE"), 3, "{}", sim.trace_text());
+        assert_eq!(sim.net.count(an, pn, "ACK"), 3);
+        assert_eq!(
+            sim.net.count(bn, pn, "200/INVITE"),
+            3,
+            "{}",
+            sim.trace_text()
+        );
+        assert!(
+            !sim.events(alice).chain(sim.events(bob)).any(|e| matches!(
+                e,
+                UaEvent::ReinviteFailed { .. } | UaEvent::Ended { .. } | UaEvent::RemoteSdp { .. }
+            )),
+            "{transport:?}\n{}",
+            sim.trace_text()
+        );
+        sim.with_ua(bob, |ua, now| ua.hangup(now, b))
+            .expect("hangup");
+        assert_eq!(ended(&mut sim, alice, a).0, EndReason::RemoteHangup);
+        assert_eq!(ended(&mut sim, bob, b).0, EndReason::LocalHangup);
+    }
+}
+
+/// Both put the other on hold at the same instant (RFC 3261 §14.1): both get 491, each
+/// retries once, Bob (not the Call-ID's owner) within 2 s, Alice after 2.1-4 s, and both
+/// re-INVITEs go through.
+#[test]
+fn reinvite_glare_491() {
+    let (mut sim, alice, bob) = two_registered(33, Transport::Ws, proxy());
+    let (an, bn, pn) = (sim.node(alice), sim.node(bob), sim.proxy_node());
+    let (a, b) = established(&mut sim, alice, bob);
+    // Bob may re-INVITE once Alice's ACK is in.
+    assert_eq!(
+        sim.with_ua(bob, |ua, now| ua.reinvite(now, b, offer("bob"))),
+        Err(UaError::Pending)
+    );
+    sim.run_for(secs(1));
+    let before = sim.net.trace().len();
+    sim.with_ua(alice, |ua, now| {
+        ua.reinvite(now, a, offer_dir("alice", "sendonly"))
+    })
+    .expect("alice reinvite");
+    sim.with_ua(bob, |ua, now| {
+        ua.reinvite(now, b, offer_dir("bob", "sendonly"))
+    })
+    .expect("bob reinvite");
+    let answered = |s: &Sim, id: UaId| {
+        s.events(id)
+            .filter(|e| matches!(e, UaEvent::ReinviteAnswered { .. }))
+            .count()
+    };
+    let both = |s: &Sim| answered(s, alice) == 1 && answered(s, bob) == 1;
+    assert!(
+        run_answering_reoffers(&mut sim, &[(alice, "alice"), (bob, "bob")], secs(10), both),
+        "{}",
+        sim.trace_text()
+    );
+    sim.run_for(secs(5));
+    assert_eq!((answered(&sim, alice), answered(&sim, bob)), (1, 1));
+    assert!(
+        !sim.events(alice)
+            .chain(sim.events(bob))
+            .any(|e| matches!(e, UaEvent::ReinviteFailed { .. } | UaEvent::Ended { .. })),
+        "{}",
+        sim.trace_text()
+    );
+    assert_eq!(
+        sim.net.count(an, pn, "491/INVITE"),
+        1,
+        "{}",
+        sim.trace_text()
+    );
+    assert_eq!(sim.net.count(bn, pn, "491/INVITE"), 1);
+
+    // When each got its 491 and when it sent its retry.
+    let start = sim.now() - sim.elapsed();
+    let trace = &sim.net.trace()[before..];
+    let at = |from, to, summary: &str, nth: usize| {
+        trace
+            .iter()
+            .filter(|t| t.from == from && t.to == to && t.summary == summary)
+            .nth(nth)
+            .map(|t| t.sent_at + ms(20) - start)
+            .unwrap_or_else(|| panic!("no {summary} #{nth}\n{}", sim.trace_text()))
+    };
+    let alice_wait = at(an, pn, "INVITE", 1) - ms(20) - at(pn, an, "491/INVITE", 0);
+    let bob_wait = at(bn, pn, "INVITE", 1) - ms(20) - at(pn, bn, "491/INVITE", 0);
+    // Alice's retry may also wait for Bob's re-INVITE to finish (never two at once).
+    assert!(
+        alice_wait >= ms(2100) && alice_wait <= ms(4200),
+        "alice waited {alice_wait:?}"
+    );
+    assert!(bob_wait <= ms(2000), "bob waited {bob_wait:?}");
+    assert_eq!(
+        trace
+            .iter()
+            .filter(|t| t.from == an && t.summary == "INVITE")
+            .count(),
+        2
+    );
+    assert_eq!(
+        trace
+            .iter()
+            .filter(|t| t.from == bn && t.summary == "INVITE")
+            .count(),
+        2
+    );
+    // Last word: Alice's retry put Bob on hold after Bob's had put her on hold.
+    assert_eq!(
+        sim.ua(alice).local_sdp(a),
+        Some(&offer_dir("alice", "sendonly"))
+    );
+    assert_eq!(
+        sim.ua(bob).local_sdp(b),
+        Some(&offer_dir("bob", "recvonly"))
+    );
+}
+
+/// Alice, Bob and Carol, all registered.
+fn three_registered(seed: u64) -> (Sim, UaId, UaId, UaId) {
+    let (mut sim, alice, bob) =
+        two_registered(seed, Transport::Ws, proxy().user("carol", "carol-pw"));
+    let carol = sim.add_ua(ua_config("carol", DOMAIN, "carol-pw", Transport::Ws));
+    register(&mut sim, carol);
+    (sim, alice, bob, carol)
+}
+
+/// Alice refers Bob to Carol (RFC 5589 §6, blind transfer): Bob's owner is asked to call
+/// the returned target, and Alice hears that Bob is trying.
+fn transfer_requested(sim: &mut Sim, alice: UaId, bob: UaId, a: CallHandle) -> String {
+    sim.with_ua(alice, |ua, now| ua.refer(now, a, "carol"))
+        .expect("refer");
+    let UaEvent::TransferRequested { target, .. } = sim.expect_event(bob, secs(5), |e| {
+        matches!(e, UaEvent::TransferRequested { .. })
+    }) else {
+        unreachable!("matched TransferRequested")
+    };
+    sim.expect_event(
+        alice,
+        secs(5),
+        |e| matches!(e, UaEvent::TransferProgress { call, status: 100 } if *call == a),
+    );
+    target
+}
+
+#[test]
+fn blind_transfer_ends_call_on_notify_200() {
+    let (mut sim, alice, bob, carol) = three_registered(34);
+    let (an, bn, pn) = (sim.node(alice), sim.node(bob), sim.proxy_node());
+    let (a, b) = established(&mut sim, alice, bob);
+    let target = transfer_requested(&mut sim, alice, bob, a);
+    assert_eq!(target, "sip:carol@wren.lab");
+
+    // Bob's owner places the new call and reports how it goes.
+    let bc = sim
+        .with_ua(bob, |ua, now| ua.invite(now, &target, offer("bob")))
+        .expect("invite carol");
+    let UaEvent::IncomingCall { call: cb, .. } = sim.expect_event(carol, secs(5), |e| {
+        matches!(e, UaEvent::IncomingCall { .. })
+    }) else {
+        unreachable!("matched IncomingCall")
+    };
+    sim.with_ua(carol, |ua, now| ua.ringing(now, cb))
+        .expect("ringing");
+    sim.expect_event(
+        bob,
+        secs(5),
+        |e| matches!(e, UaEvent::Ringing { call, .. } if *call == bc),
+    );
+    sim.with_ua(bob, |ua, now| ua.transfer_result(now, b, 180))
+        .expect("progress");
+    sim.expect_event(
+        alice,
+        secs(5),
+        |e| matches!(e, UaEvent::TransferProgress { call, status: 180 } if *call == a),
+    );
+    sim.with_ua(carol, |ua, now| ua.answer(now, cb, offer("carol")))
+        .expect("answer");
+    sim.expect_event(
+        bob,
+        secs(5),
+        |e| matches!(e, UaEvent::Answered { call, .. } if *call == bc),
+    );
+    sim.with_ua(bob, |ua, now| ua.transfer_result(now, b, 200))
+        .expect("result");
+
+    sim.expect_event(
+        alice,
+        secs(5),
+        |e| matches!(e, UaEvent::Transferred { call } if *call == a),
+    );
+    assert_eq!(
+        ended(&mut sim, alice, a),
+        (EndReason::Transferred, Some(200))
+    );
+    assert_eq!(ended(&mut sim, bob, b).0, EndReason::RemoteHangup);
+    assert_eq!(sim.net.count(an, pn, "REFER"), 1);
+    assert_eq!(sim.net.count(bn, pn, "202/REFER"), 1);
+    assert_eq!(sim.net.count(bn, pn, "NOTIFY"), 3, "{}", sim.trace_text());
+    assert_eq!(sim.net.count(an, pn, "200/NOTIFY"), 3);
+    assert!(
+        !sim.events(alice)
+            .any(|e| matches!(e, UaEvent::TransferFailed { .. })),
+        "{}",
+        sim.trace_text()
+    );
+
+    // Bob and Carol talk on.
+    sim.run_for(secs(5));
+    assert!(
+        !sim.events(carol)
+            .any(|e| matches!(e, UaEvent::Ended { .. })),
+        "{}",
+        sim.trace_text()
+    );
+    sim.with_ua(carol, |ua, now| ua.hangup(now, cb))
+        .expect("hangup");
+    assert_eq!(ended(&mut sim, bob, bc).0, EndReason::RemoteHangup);
+    no_calls_left(&mut sim, &[alice, bob, carol]);
+}
+
+#[test]
+fn transfer_rejected_keeps_call() {
+    let (mut sim, alice, bob, carol) = three_registered(35);
+    let (a, b) = established(&mut sim, alice, bob);
+    let target = transfer_requested(&mut sim, alice, bob, a);
+
+    // Carol is busy; Bob's owner reports it.
+    sim.with_ua(bob, |ua, now| ua.invite(now, &target, offer("bob")))
+        .expect("invite carol");
+    let UaEvent::IncomingCall { call: cb, .. } = sim.expect_event(carol, secs(5), |e| {
+        matches!(e, UaEvent::IncomingCall { .. })
+    }) else {
+        unreachable!("matched IncomingCall")
+    };
+    sim.with_ua(carol, |ua, now| ua.reject(now, cb, 486))
+        .expect("reject");
+    let UaEvent::Ended {
+        call: bc, reason, ..
+    } = sim.expect_event(bob, secs(5), |e| matches!(e, UaEvent::Ended { .. }))
+    else {
+        unreachable!("matched Ended")
+    };
+    assert_eq!(reason, EndReason::Rejected(486));
+    assert_ne!(bc, b);
+    sim.with_ua(bob, |ua, now| ua.transfer_result(now, b, 486))
+        .expect("result");
+    sim.expect_event(
+        alice,
+        secs(5),
+        |e| matches!(e, UaEvent::TransferFailed { call, status: 486 } if *call == a),
+    );
+
+    // The call between Alice and Bob goes on: it can be transferred again and hung up.
+    sim.run_for(secs(60));
+    assert!(
+        !sim.events(alice)
+            .chain(sim.events(bob))
+            .any(|e| matches!(e, UaEvent::Ended { call, .. } if *call == a || *call == b)),
+        "{}",
+        sim.trace_text()
+    );
+    sim.with_ua(alice, |ua, now| ua.refer(now, a, "carol"))
+        .expect("a second transfer may start");
+    sim.with_ua(alice, |ua, now| ua.hangup(now, a))
+        .expect("hangup");
+    assert_eq!(ended(&mut sim, alice, a).0, EndReason::LocalHangup);
+    assert_eq!(ended(&mut sim, bob, b).0, EndReason::RemoteHangup);
 }

@@ -414,6 +414,49 @@ fn wren_calls_wren_over_wss() {
     assert_tone(&dave_rec, WREN_TONE, 3.0);
 }
 
+/// DTMF digits go out as RFC 4733 telephone-events through Kamailio and come back as digits.
+#[test]
+fn dtmf_crosses_wren_to_wren_as_rfc4733_events() {
+    let lab = lab();
+    let dave_rec = lab.scratch("dave-dtmf.wav");
+    let child = answering(&lab, "dave", &dave_rec, &[]);
+    let r = run(lab
+        .account("alice")
+        .args(["call", "dave", "--dtmf", "1234*#", "--duration", "4"]));
+    r.expect("completed");
+    let answered = finish(child);
+    answered.expect("completed");
+    assert_eq!(answered.s("dtmf_rx"), "1234*#", "{}", answered.json);
+    assert_eq!(r.s("dtmf_rx"), "", "{}", r.json);
+}
+
+/// Hold is a re-INVITE with `a=sendonly`; real far ends must accept it.
+fn hold_is_accepted(target: &str) {
+    let lab = lab();
+    let r =
+        run(lab
+            .account("alice")
+            .args(["call", target, "--hold-after", "1", "--duration", "4"]));
+    r.expect("completed");
+    assert_eq!(r.json["held"], serde_json::json!(true), "{}", r.json);
+    assert_eq!(
+        r.json["remote_held"],
+        serde_json::json!(false),
+        "{}",
+        r.json
+    );
+}
+
+#[test]
+fn baresip_accepts_hold() {
+    hold_is_accepted("sip:bob@127.0.0.1");
+}
+
+#[test]
+fn linphonec_accepts_hold() {
+    hold_is_accepted("carol");
+}
+
 #[test]
 fn call_cancelled_while_ringing_ends_487() {
     let lab = lab();

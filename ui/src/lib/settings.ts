@@ -1,6 +1,6 @@
 // Validation of the settings screen; the rules mirror the engine's `AccountInput::validate`
 // (crates/engine/src/config.rs) so the user sees a problem before the engine refuses it.
-import type { AccountSettings } from './backend/types';
+import type { AccountSettings, PasswordStorage } from './backend/types';
 
 export type SettingsField = keyof AccountSettings;
 export type SettingsErrors = Partial<Record<SettingsField, string>>;
@@ -15,6 +15,14 @@ export const DEFAULT_SETTINGS: AccountSettings = {
   password: '',
   server: '',
   register_expires: 600,
+  password_storage: 'keyring',
+  trusted_certificate: null,
+};
+
+export const PASSWORD_STORAGE_LABELS: Readonly<Record<PasswordStorage, string>> = {
+  keyring: 'System keyring',
+  session: 'This session only',
+  file: 'A file only I can read (not encrypted)',
 };
 
 function sipAddressError(text: string): string | undefined {

@@ -22,6 +22,8 @@ pub struct LocalMedia {
     pub codecs: Vec<CodecKind>,
     /// Whether to offer and accept RFC 4733 telephone-event.
     pub telephone_event: bool,
+    /// What we want to do: `SendRecv`, or `SendOnly` to put the call on hold (RFC 3264 §8.4).
+    pub direction: Direction,
 }
 
 /// A stream direction (RFC 3264 §5.1, §6.1).
@@ -141,12 +143,12 @@ fn offer_formats(local: &LocalMedia) -> Vec<LocalFormat> {
     formats
 }
 
-/// Our initial offer (RFC 3264 §5): one sendrecv RTP/AVP audio stream.
+/// An offer (RFC 3264 §5, §8): one RTP/AVP audio stream in `local.direction`.
 pub fn create_offer(local: &LocalMedia, session_id: u64, version: u64) -> String {
     let media = build::audio_section(
         local.addr,
         &offer_formats(local),
-        Direction::SendRecv,
+        local.direction,
         TransportProtocol::RtpAvp,
     );
     build::session(local.addr.ip(), session_id, version, vec![media]).to_string()
@@ -170,7 +172,7 @@ pub fn answer_offer(
         .telephone_event
         .then(|| remote.telephone_event_pt(codec.clock_rate()))
         .flatten();
-    let direction = Direction::SendRecv.ours_given(remote.direction);
+    let direction = local.direction.ours_given(remote.direction);
 
     let mut formats = vec![LocalFormat::Codec(codec, pt)];
     if let Some(pt) = dtmf_pt {
@@ -230,7 +232,7 @@ pub fn accept_answer(answer: &str, local: &LocalMedia) -> Result<Negotiated, Sdp
         pt,
         dtmf_pt,
         ptime_ms: remote.ptime_ms,
-        direction: Direction::SendRecv.ours_given(remote.direction),
+        direction: local.direction.ours_given(remote.direction),
     })
 }
 

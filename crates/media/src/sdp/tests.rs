@@ -10,6 +10,7 @@ fn local(port: u16, codecs: &[CodecKind]) -> LocalMedia {
         addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)), port),
         codecs: codecs.to_vec(),
         telephone_event: true,
+        direction: Default::default(),
     }
 }
 
@@ -69,6 +70,7 @@ fn ipv6_offer_uses_ip6_connection() {
         addr: addr("[2001:db8::1]:5004"),
         codecs: vec![CodecKind::Opus],
         telephone_event: false,
+        direction: Default::default(),
     };
     let offer = create_offer(&l, 1, 1);
     assert!(offer.contains("c=IN IP6 2001:db8::1\r\n"), "{offer}");

@@ -3,11 +3,12 @@
 //!
 //! ```text
 //!  send_frame(pcm) ─▶ Encoder ─▶ RTP (seq+1, ts+ticks, M on first) ─┐
+//!     (a queued send_dtmf digit replaces the frame with its event packet) │
 //!                                                                   ├─▶ poll_transmit()
 //!  handle_timeout() ─▶ RTCP SR/RR + SDES (every ~5 s, §6.2) ────────┘
 //!
 //!  handle_rtp() ─▶ parse ─▶ latch source (symmetric RTP) ─▶ ReceptionStats (§A.1, A.8)
-//!                     └─▶ telephone-event? counted, never decoded
+//!                     └─▶ telephone-event? ─▶ DtmfReceiver ─▶ poll_dtmf() (RFC 4733)
 //!                     └─▶ JitterBuffer ─▶ poll_audio(): Decoder / FEC / PLC ─▶ 960 samples
 //!  handle_rtcp() ─▶ LSR/DLSR bookkeeping, RTT, BYE
 //! ```
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 pub use stats::MediaStats;
 
 use crate::codec::{self, Decoder, Encoder};
+use crate::dtmf::{self, DtmfReceiver, DtmfSender, Step};
 use crate::jitter::{Insert, JitterBuffer, Playout, DEFAULT_TARGET_MS};
 use crate::reception::{ReceptionStats, SeqVerdict};
 use crate::rtcp::{self, RtcpPacket};
@@ -128,6 +130,8 @@ pub struct MediaSession {
     sr_sent: VecDeque<(u32, Instant)>,
     closed: bool,
     stats: MediaStats,
+    dtmf_tx: DtmfSender,
+    dtmf_rx: DtmfReceiver,
 }
 
 /// Makes a `Send` value `Sync` by never sharing it: every access goes through `&mut`, where
@@ -187,6 +191,7 @@ impl MediaSession {
             rtcp_rx: 0,
             rtt_ms: None,
             remote_bye: false,
+            dtmf_rx: String::new(),
         };
         Ok(MediaSession {
             ssrc,
@@ -223,7 +228,45 @@ impl MediaSession {
             closed: false,
             stats,
             neg,
+            dtmf_tx: DtmfSender::default(),
+            dtmf_rx: DtmfReceiver::default(),
         })
+    }
+
+    /// Applies a new offer/answer outcome mid-call (a re-INVITE, RFC 3264 §8): direction,
+    /// peer address and payload types change in place; a different codec gets fresh codec
+    /// state and playout. The RTP sequence and timestamp carry on (one SSRC, one stream).
+    pub fn renegotiate(&mut self, neg: Negotiated) -> Result<(), MediaError> {
+        for pt in std::iter::once(neg.pt).chain(neg.dtmf_pt) {
+            if pt > 127 {
+                return Err(MediaError::InvalidPayloadType(pt));
+            }
+        }
+        if neg.codec != self.neg.codec {
+            self.encoder = Exclusive::new(codec::new_encoder(neg.codec)?);
+            self.decoder = Exclusive::new(codec::new_decoder(neg.codec)?);
+            self.ticks_per_frame = neg.codec.ticks_per_frame();
+            self.jitter = JitterBuffer::new(neg.codec.clock_rate(), DEFAULT_TARGET_MS);
+            self.pending.clear();
+            self.remote = None;
+            self.stats.codec = neg.codec;
+        }
+        if neg.remote_rtp != self.neg.remote_rtp {
+            self.rtp_dest = Destination {
+                addr: neg.remote_rtp,
+                latched: false,
+            };
+            self.rtcp_dest = Destination {
+                addr: neg.remote_rtcp,
+                latched: false,
+            };
+        }
+        if !neg.direction.sends() {
+            self.dtmf_tx = DtmfSender::default();
+        }
+        self.sender.marker = true;
+        self.neg = neg;
+        Ok(())
     }
 
     // ----- getters -----
@@ -253,7 +296,13 @@ impl MediaSession {
         let jb = self.jitter.counters();
         stats.rx_late = jb.late;
         stats.rx_duplicate = jb.duplicate;
+        stats.dtmf_rx = self.dtmf_rx.received().to_owned();
         stats
+    }
+
+    /// Whether queued DTMF digits are still going out.
+    pub fn dtmf_pending(&self) -> bool {
+        self.dtmf_tx.busy()
     }
 
     // ----- inputs -----
@@ -277,6 +326,29 @@ impl MediaSession {
             self.sender.marker = true;
             return;
         }
+        if let (
+            Some(pt),
+            Step::Event {
+                payload,
+                start,
+                first,
+            },
+        ) = (
+            self.neg.dtmf_pt,
+            self.dtmf_tx.step(ts, self.ticks_per_frame),
+        ) {
+            // The next audio packet starts a new talkspurt.
+            self.sender.marker = true;
+            let header = RtpHeader {
+                marker: first,
+                payload_type: pt,
+                seq: self.sender.seq,
+                timestamp: start,
+                ssrc: self.ssrc,
+            };
+            self.emit_rtp(now, header, &payload.write());
+            return;
+        }
         if let Err(e) = self.encoder.get().encode(frame, &mut self.sender.payload) {
             tracing::warn!(error = %e, "encoding failed; frame dropped");
             self.sender.marker = true;
@@ -289,12 +361,18 @@ impl MediaSession {
             timestamp: ts,
             ssrc: self.ssrc,
         };
+        let payload = std::mem::take(&mut self.sender.payload);
+        self.emit_rtp(now, header, &payload);
+        self.sender.payload = payload;
+    }
+
+    fn emit_rtp(&mut self, now: Instant, header: RtpHeader, payload: &[u8]) {
         self.sender.seq = self.sender.seq.wrapping_add(1);
-        let mut datagram = Vec::with_capacity(crate::rtp::HEADER_LEN + self.sender.payload.len());
-        header.write(&self.sender.payload, &mut datagram);
+        let mut datagram = Vec::with_capacity(crate::rtp::HEADER_LEN + payload.len());
+        header.write(payload, &mut datagram);
         self.sender.packets += 1;
-        self.sender.octets += self.sender.payload.len() as u64;
-        self.sender.last_sent = Some((now, ts));
+        self.sender.octets += payload.len() as u64;
+        self.sender.last_sent = Some((now, header.timestamp));
         self.sender.sent_since_report = true;
         self.stats.rtp_tx += 1;
         self.transmits.push_back(Transmit {
@@ -302,6 +380,36 @@ impl MediaSession {
             payload: datagram,
             kind: PacketKind::Rtp,
         });
+    }
+
+    /// Queues DTMF digits (`0-9`, `*`, `#`, `A-D`) to go out as RFC 4733 events, 100 ms each
+    /// with 60 ms between them, in place of audio frames. All or nothing: an invalid digit
+    /// queues none.
+    pub fn send_dtmf(&mut self, digits: &str) -> Result<(), MediaError> {
+        if self.neg.dtmf_pt.is_none() {
+            return Err(MediaError::DtmfUnsupported);
+        }
+        if !self.neg.direction.sends() || self.closed {
+            return Err(MediaError::NotSending);
+        }
+        let codes = digits
+            .chars()
+            .map(|d| dtmf::event_code(d).ok_or(MediaError::InvalidDtmf(d)))
+            .collect::<Result<Vec<u8>, _>>()?;
+        if codes.is_empty() {
+            return Err(MediaError::InvalidDtmf(' '));
+        }
+        for code in codes {
+            if !self.dtmf_tx.push(code) {
+                return Err(MediaError::DtmfQueueFull);
+            }
+        }
+        Ok(())
+    }
+
+    /// The next DTMF digit the peer sent, once per event.
+    pub fn poll_dtmf(&mut self) -> Option<char> {
+        self.dtmf_rx.poll()
     }
 
     /// Takes an RTP datagram that arrived on our RTP socket from `from`.
@@ -352,6 +460,7 @@ impl MediaSession {
             // RFC 4733 events are not audio; their timestamps mark event starts, so they
             // stay out of the jitter estimate and the playout buffer.
             self.stats.rx_telephone_event += 1;
+            self.dtmf_rx.on_packet(header.timestamp, packet.payload);
             return;
         }
         remote.stats.update_jitter(header.timestamp, now);

@@ -37,4 +37,6 @@ pub struct MediaStats {
     pub rtt_ms: Option<f64>,
     /// Whether the peer sent an RTCP BYE.
     pub remote_bye: bool,
+    /// DTMF digits the peer sent as RFC 4733 events (the first 64).
+    pub dtmf_rx: String,
 }

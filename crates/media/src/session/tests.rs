@@ -19,11 +19,13 @@ fn negotiate(codec: CodecKind) -> (Negotiated, Negotiated) {
         addr: addr(A_ADDR),
         codecs: vec![codec],
         telephone_event: true,
+        direction: Default::default(),
     };
     let b = LocalMedia {
         addr: addr(B_ADDR),
         codecs: CodecKind::ALL.to_vec(),
         telephone_event: true,
+        direction: Default::default(),
     };
     let offer = sdp::create_offer(&a, 1, 1);
     let (answer, at_b) = sdp::answer_offer(&offer, &b, 2, 1).expect("answer");
@@ -540,4 +542,133 @@ fn hostile_datagrams_are_counted_and_never_panic() {
     assert!(pair.b.stats().rx_invalid > 0 && invalid > 0);
     // The session still works afterwards.
     pair.run(20);
+}
+
+#[test]
+fn dtmf_digits_cross_as_rfc_4733_events_and_audio_resumes() {
+    for codec in [CodecKind::Opus, CodecKind::Pcmu] {
+        let mut p = Pair::new(codec);
+        let dtmf_pt =
+            p.a.negotiated()
+                .dtmf_pt
+                .expect("telephone-event negotiated");
+        p.run(10);
+        p.a.send_dtmf("1#9").expect("queued");
+        assert!(p.a.dtmf_pending());
+        p.run(40);
+        assert!(!p.a.dtmf_pending());
+        let mut got = String::new();
+        while let Some(d) = p.b.poll_dtmf() {
+            got.push(d);
+        }
+        assert_eq!(got, "1#9", "{codec:?}");
+        assert_eq!(p.b.stats().dtmf_rx, "1#9");
+        // 3 digits × (5 tone + 2 extra end packets), each event on one timestamp.
+        let events: Vec<RtpPacket<'_>> = p
+            .a_rtp
+            .iter()
+            .filter_map(|d| RtpPacket::parse(d).ok())
+            .filter(|r| r.header.payload_type == dtmf_pt)
+            .collect();
+        assert_eq!(events.len(), 21, "{codec:?}");
+        let markers = events.iter().filter(|e| e.header.marker).count();
+        assert_eq!(markers, 3, "one marker per event");
+        let ticks = codec.ticks_per_frame();
+        let last = events.last().unwrap();
+        assert_eq!(last.payload[1] & 0x80, 0x80, "ends with the E bit");
+        assert_eq!(
+            u16::from_be_bytes([last.payload[2], last.payload[3]]) as u32,
+            5 * ticks
+        );
+        // Audio packets keep flowing between and after the digits, and B still hears the tone.
+        let audio_after = p
+            .a_rtp
+            .iter()
+            .rev()
+            .take(5)
+            .filter_map(|d| RtpPacket::parse(d).ok())
+            .all(|r| r.header.payload_type == p.a.negotiated().pt);
+        assert!(audio_after);
+        let tail = &p.heard[p.heard.len() - 4800..];
+        assert!((dominant_frequency(tail, 48_000) - 1000.0).abs() < 20.0);
+    }
+}
+
+#[test]
+fn dtmf_is_refused_without_telephone_event_bad_digits_or_on_hold() {
+    let now = Instant::now();
+    let (mut at_a, _) = negotiate(CodecKind::Pcmu);
+    let mut s = MediaSession::new(at_a.clone(), 1, now).unwrap();
+    assert_eq!(s.send_dtmf("12x").unwrap_err().code(), "media.invalid_dtmf");
+    assert!(!s.dtmf_pending(), "all or nothing");
+    assert_eq!(s.send_dtmf("").unwrap_err().code(), "media.invalid_dtmf");
+    assert_eq!(
+        s.send_dtmf(&"1".repeat(40)).unwrap_err().code(),
+        "media.dtmf_queue_full"
+    );
+    at_a.direction = Direction::RecvOnly;
+    let mut held = MediaSession::new(at_a.clone(), 1, now).unwrap();
+    assert_eq!(held.send_dtmf("1").unwrap_err().code(), "media.not_sending");
+    at_a.dtmf_pt = None;
+    at_a.direction = Direction::SendRecv;
+    let mut none = MediaSession::new(at_a, 1, now).unwrap();
+    assert_eq!(
+        none.send_dtmf("1").unwrap_err().code(),
+        "media.dtmf_unsupported"
+    );
+}
+
+#[test]
+fn hold_offer_is_sendonly_and_the_answer_recvonly() {
+    let a = LocalMedia {
+        addr: addr(A_ADDR),
+        codecs: vec![CodecKind::Opus],
+        telephone_event: true,
+        direction: Direction::SendOnly,
+    };
+    let b = LocalMedia {
+        addr: addr(B_ADDR),
+        codecs: CodecKind::ALL.to_vec(),
+        telephone_event: true,
+        direction: Direction::SendRecv,
+    };
+    let offer = sdp::create_offer(&a, 1, 2);
+    assert!(offer.contains("a=sendonly"), "{offer}");
+    let (answer, at_b) = sdp::answer_offer(&offer, &b, 2, 2).expect("answer");
+    assert!(answer.contains("a=recvonly"), "{answer}");
+    assert_eq!(at_b.direction, Direction::RecvOnly);
+    let at_a = sdp::accept_answer(&answer, &a).expect("accept");
+    assert_eq!(at_a.direction, Direction::SendOnly);
+    // Both on hold: inactive.
+    let both = LocalMedia {
+        direction: Direction::SendOnly,
+        ..b
+    };
+    let (answer, at_b) = sdp::answer_offer(&offer, &both, 2, 3).expect("answer");
+    assert!(answer.contains("a=inactive"), "{answer}");
+    assert_eq!(at_b.direction, Direction::Inactive);
+}
+
+#[test]
+fn renegotiating_to_recvonly_stops_sending_and_back_resumes() {
+    let mut p = Pair::new(CodecKind::Opus);
+    p.run(20);
+    let sent = p.a.stats().rtp_tx;
+    let mut held = p.a.negotiated().clone();
+    held.direction = Direction::Inactive;
+    p.a.renegotiate(held.clone()).expect("hold");
+    p.run(20);
+    assert_eq!(p.a.stats().rtp_tx, sent, "nothing sent while inactive");
+    held.direction = Direction::SendRecv;
+    p.a.renegotiate(held).expect("resume");
+    p.run(30);
+    assert!(p.a.stats().rtp_tx >= sent + 29);
+    let tail = &p.heard[p.heard.len() - 4800..];
+    assert!((dominant_frequency(tail, 48_000) - 1000.0).abs() < 20.0);
+    // A codec change mid-call: fresh codec state, audio still crosses.
+    let (mut to_pcmu, _) = negotiate(CodecKind::Pcmu);
+    to_pcmu.remote_rtp = p.a.negotiated().remote_rtp;
+    to_pcmu.remote_rtcp = p.a.negotiated().remote_rtcp;
+    p.a.renegotiate(to_pcmu).expect("codec change");
+    assert_eq!(p.a.stats().codec, CodecKind::Pcmu);
 }

@@ -1,4 +1,5 @@
 //! INVITE sessions (RFC 3261 §13-§15): placing, answering, cancelling and ending calls.
+//! Re-INVITEs live in `reinvite.rs`, transfers in `refer.rs`.
 
 use super::*;
 
@@ -26,26 +27,88 @@ pub(super) enum CallState {
         local_tag: String,
     },
     /// We sent 200 and wait for the ACK, retransmitting (RFC 3261 §13.3.1.4).
-    Answering {
-        dialog: Dialog,
-        ok: Bytes,
-        retransmit_at: Instant,
-        interval: Duration,
-        give_up_at: Instant,
-    },
+    Answering { dialog: Dialog, unacked: Unacked },
     Confirmed {
         dialog: Dialog,
-        /// ACK for the 2xx, resent when the 2xx is retransmitted.
-        ack: Option<Bytes>,
+        /// ACK for the latest 2xx to an INVITE of ours, resent when that 2xx comes again.
+        ack: Option<Ack>,
+        /// Our re-INVITE, if one is under way.
+        reinvite: Reinvite,
+        /// The far end's re-INVITE, if one is under way.
+        reoffer: Reoffer,
+        /// Our REFER and the subscription it created.
+        transfer: Transfer,
+        /// The far end's REFER, while our owner places the new call.
+        referred: Referred,
     },
     /// Our BYE is in flight.
     Terminating,
+}
+
+impl CallState {
+    /// A confirmed dialog with nothing else under way.
+    pub(super) fn confirmed(dialog: Dialog, ack: Option<Ack>) -> Self {
+        CallState::Confirmed {
+            dialog,
+            ack,
+            reinvite: Reinvite::Idle,
+            reoffer: Reoffer::Idle,
+            transfer: Transfer::Idle,
+            referred: Referred::Idle,
+        }
+    }
+}
+
+/// The ACK we sent for a 2xx to our INVITE with CSeq number `cseq`.
+#[derive(Debug)]
+pub(super) struct Ack {
+    pub(super) cseq: u32,
+    pub(super) wire: Bytes,
+}
+
+/// A 2xx to an INVITE, retransmitted until the ACK comes (RFC 3261 §13.3.1.4).
+#[derive(Debug)]
+pub(super) struct Unacked {
+    ok: Bytes,
+    retransmit_at: Instant,
+    interval: Duration,
+    give_up_at: Instant,
+}
+
+impl Unacked {
+    pub(super) fn new(now: Instant, ok: Bytes) -> Self {
+        Self {
+            ok,
+            retransmit_at: now + T1,
+            interval: T1,
+            give_up_at: now + 64 * T1,
+        }
+    }
+
+    pub(super) fn next_timeout(&self) -> Instant {
+        self.retransmit_at.min(self.give_up_at)
+    }
+
+    /// Retransmits into `out` when due; true once 64*T1 passed without an ACK.
+    pub(super) fn on_timeout(&mut self, now: Instant, out: &mut Vec<Bytes>) -> bool {
+        if self.give_up_at <= now {
+            return true;
+        }
+        if self.retransmit_at <= now {
+            out.push(self.ok.clone());
+            self.interval = (self.interval * 2).min(T2);
+            self.retransmit_at = now + self.interval;
+        }
+        false
+    }
 }
 
 #[derive(Debug)]
 pub(super) struct Call {
     pub(super) handle: CallHandle,
     pub(super) call_id: String,
+    /// We placed the call, so we own its Call-ID (the 491 back-off of RFC 3261 §14.1).
+    pub(super) outgoing: bool,
     pub(super) state: CallState,
     pub(super) auth: Authenticator,
     pub(super) local_sdp: Bytes,
@@ -53,6 +116,72 @@ pub(super) struct Call {
     pub(super) ending: Option<EndReason>,
     pub(super) last_status: Option<u16>,
     pub(super) ended: bool,
+}
+
+impl Call {
+    /// The dialog, once there is one to send requests in.
+    pub(super) fn dialog_mut(&mut self) -> Option<&mut Dialog> {
+        match &mut self.state {
+            CallState::Answering { dialog, .. } | CallState::Confirmed { dialog, .. } => {
+                Some(dialog)
+            }
+            _ => None,
+        }
+    }
+
+    /// The confirmed dialog with its CSeq advanced for a new request (a copy to build it from).
+    pub(super) fn next_request_dialog(&mut self) -> Option<Dialog> {
+        let CallState::Confirmed { dialog, .. } = &mut self.state else {
+            return None;
+        };
+        dialog.next_seq();
+        Some(dialog.clone())
+    }
+
+    /// Answering becomes Confirmed: the ACK came, or a request only a confirmed dialog may
+    /// carry proved that the far end has our 2xx (the ACK was lost or overtaken).
+    pub(super) fn confirm(&mut self) {
+        if let CallState::Answering { .. } = self.state {
+            let CallState::Answering { dialog, .. } =
+                std::mem::replace(&mut self.state, CallState::Terminating)
+            else {
+                unreachable!("matched Answering just above")
+            };
+            self.state = CallState::confirmed(dialog, None);
+        }
+    }
+
+    pub(super) fn next_timeout(&self) -> Option<Instant> {
+        match &self.state {
+            CallState::Answering { unacked, .. } => Some(unacked.next_timeout()),
+            CallState::Confirmed {
+                reinvite,
+                reoffer,
+                transfer,
+                ..
+            } => {
+                let reoffer_at = match reoffer {
+                    Reoffer::Idle => None,
+                    Reoffer::Offered { give_up_at, .. } => Some(*give_up_at),
+                    Reoffer::Answered { unacked, .. } => Some(unacked.next_timeout()),
+                };
+                // A retry after 491 waits until the far end's re-INVITE is done.
+                let retry_at = match (reinvite, reoffer) {
+                    (Reinvite::Backoff { at, .. }, Reoffer::Idle) => Some(*at),
+                    _ => None,
+                };
+                let transfer_at = match transfer {
+                    Transfer::Subscribed { expires_at, .. } => Some(*expires_at),
+                    _ => None,
+                };
+                [reoffer_at, retry_at, transfer_at]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            }
+            _ => None,
+        }
+    }
 }
 
 impl UserAgent {
@@ -79,6 +208,7 @@ impl UserAgent {
         let mut call = Call {
             handle,
             call_id,
+            outgoing: true,
             state: CallState::Calling {
                 branch: String::new(),
                 local_tag,
@@ -143,10 +273,7 @@ impl UserAgent {
         let wire = ok.to_bytes();
         call.state = CallState::Answering {
             dialog,
-            ok: wire,
-            retransmit_at: now + T1,
-            interval: T1,
-            give_up_at: now + 64 * T1,
+            unacked: Unacked::new(now, wire),
         };
         self.respond_server(now, &branch, &ok);
         self.events.push_back(UaEvent::Answered {
@@ -246,12 +373,7 @@ impl UserAgent {
     }
 
     /// Builds an in-dialog request (RFC 3261 §12.2.1.1).
-    pub(super) fn dialog_request(
-        &mut self,
-        dialog: &mut Dialog,
-        method: Method,
-        seq: u32,
-    ) -> Request {
+    pub(super) fn dialog_request(&mut self, dialog: &Dialog, method: Method, seq: u32) -> Request {
         let routes = dialog.route_set.clone();
         let mut req = self.new_request(
             method,
@@ -262,7 +384,9 @@ impl UserAgent {
             seq,
             &routes,
         );
-        if req.method == Method::INVITE {
+        // Target refresh and subscription requests carry our Contact (RFC 3261 §12.2.1.1,
+        // RFC 3515 §2.4.1 via RFC 6665 §4.2.1.1 for REFER, RFC 6665 §4.2.2.1 for NOTIFY).
+        if matches!(req.method, Method::INVITE | Method::REFER | Method::NOTIFY) {
             req.headers.insert(Name::CONTACT, self.dialog_contact());
         }
         req
@@ -272,6 +396,7 @@ impl UserAgent {
         let Ok(idx) = self.call_index(handle) else {
             return;
         };
+        self.abandon_reoffer(now, idx);
         let state = std::mem::replace(&mut self.calls[idx].state, CallState::Terminating);
         let mut dialog = match state {
             CallState::Answering { dialog, .. } | CallState::Confirmed { dialog, .. } => dialog,
@@ -283,7 +408,7 @@ impl UserAgent {
         let seq = dialog.next_seq();
         // No credentials up front: the INVITE's digest is for INVITE, not BYE. A proxy that
         // challenges the BYE gets a fresh answer below (Owner::Bye).
-        let bye = self.dialog_request(&mut dialog, Method::BYE, seq);
+        let bye = self.dialog_request(&dialog, Method::BYE, seq);
         self.calls[idx].ending = Some(reason);
         self.send_client(now, bye, Owner::Bye(handle));
     }
@@ -340,37 +465,25 @@ impl UserAgent {
             ) => {
                 let cancelled = !matches!(cancel, CancelState::None);
                 let Some(req) = req else { return };
-                let Some(mut dialog) = Dialog::as_uac(&req, &resp, local_tag) else {
+                let Some(dialog) = Dialog::as_uac(&req, &resp, local_tag) else {
                     // A 2xx we can't build a dialog from (no Contact or To tag): ACK is
                     // impossible to route; give up on the call.
                     self.end(h, EndReason::Failed(SipError::Malformed), Some(code));
                     return;
                 };
                 let seq = dialog.local_seq;
-                let mut ack = self.dialog_request(&mut dialog, Method::ACK, seq);
+                let mut ack = self.dialog_request(&dialog, Method::ACK, seq);
                 // RFC 3261 §22.1: the ACK for a 2xx carries the INVITE's credentials.
                 for name in [Name::AUTHORIZATION, Name::PROXY_AUTHORIZATION] {
                     for v in req.headers.get_raw(&name) {
                         ack.headers.insert(name.clone(), v.clone());
                     }
                 }
-                let branch = format!("z9hG4bK{}", self.ids.hex(16));
-                set_header(
-                    &mut ack.headers,
-                    Name::VIA,
-                    format!(
-                        "SIP/2.0/{} {};branch={branch}",
-                        self.cfg.transport.via(),
-                        self.via_host
-                    ),
-                );
+                self.stamp_via(&mut ack);
                 let wire = ack.to_bytes();
                 self.transmits.push_back(wire.clone());
                 let Ok(idx) = self.call_index(h) else { return };
-                self.calls[idx].state = CallState::Confirmed {
-                    dialog,
-                    ack: Some(wire),
-                };
+                self.calls[idx].state = CallState::confirmed(dialog, Some(Ack { cseq: seq, wire }));
                 if cancelled {
                     // CANCEL lost the race with 200 OK (RFC 3261 §9.1): end with BYE.
                     self.send_bye(now, h, EndReason::Cancelled);
@@ -381,9 +494,11 @@ impl UserAgent {
                     });
                 }
             }
-            (CallState::Confirmed { ack, .. }, 200..=299) => {
+            (CallState::Confirmed { ack: Some(ack), .. }, 200..=299)
+                if resp.cseq().is_some_and(|c| c.cseq == ack.cseq) =>
+            {
                 // 2xx retransmission: our ACK was lost.
-                self.transmits.extend(ack.clone());
+                self.transmits.push_back(ack.wire.clone());
             }
             (
                 CallState::Calling {
@@ -442,19 +557,17 @@ impl UserAgent {
             tx.on_ack(now);
             return;
         }
-        for call in &mut self.calls {
-            if let CallState::Answering { dialog, .. } = &call.state {
-                if dialog.matches(req) {
-                    let CallState::Answering { dialog, .. } =
-                        std::mem::replace(&mut call.state, CallState::Terminating)
-                    else {
-                        unreachable!("matched Answering just above")
-                    };
-                    call.state = CallState::Confirmed { dialog, ack: None };
-                    return;
-                }
-            }
+        let Some(idx) = self
+            .calls
+            .iter_mut()
+            .position(|c| c.dialog_mut().is_some_and(|d| d.matches(req)))
+        else {
+            return;
+        };
+        if let CallState::Answering { .. } = self.calls[idx].state {
+            return self.calls[idx].confirm();
         }
+        self.on_reoffer_ack(idx, req);
     }
 
     pub(super) fn on_cancel(&mut self, now: Instant, req: &Request, branch: &str) {
@@ -478,6 +591,17 @@ impl UserAgent {
             let resp = Response::to_request(&invite.method, &invite.headers, 487, Some(&tag));
             self.respond_server(now, &invite_branch, &resp);
             self.end(handle, EndReason::RemoteCancelled, Some(487));
+            return;
+        }
+        // A cancelled re-INVITE ends with 487 and leaves the session as it was (§9.2).
+        let reoffer = self.calls.iter().position(|c| {
+            matches!(&c.state, CallState::Confirmed {
+                reoffer: Reoffer::Offered { branch, .. },
+                ..
+            } if *branch == invite_branch)
+        });
+        if let Some(idx) = reoffer {
+            self.abandon_reoffer(now, idx);
         }
     }
 
@@ -503,6 +627,7 @@ impl UserAgent {
         self.calls.push(Call {
             handle,
             call_id: req.call_id().to_owned(),
+            outgoing: false,
             state: CallState::Incoming {
                 branch,
                 invite: req,
@@ -522,79 +647,94 @@ impl UserAgent {
     }
 
     pub(super) fn on_in_dialog(&mut self, now: Instant, req: Request) {
-        let found = self.calls.iter_mut().find_map(|c| match &mut c.state {
-            CallState::Answering { dialog, .. } | CallState::Confirmed { dialog, .. }
-                if dialog.matches(&req) =>
-            {
-                Some((
-                    c.handle,
-                    dialog.accept_remote_seq(&req),
-                    c.local_sdp.clone(),
-                ))
-            }
-            _ => None,
-        });
-        let Some((handle, in_order, local_sdp)) = found else {
+        let found = self
+            .calls
+            .iter_mut()
+            .position(|c| c.dialog_mut().is_some_and(|d| d.matches(&req)));
+        let Some(idx) = found else {
             return self.reply(now, &req, 481, &[]);
         };
+        let in_order = self.calls[idx]
+            .dialog_mut()
+            .is_some_and(|d| d.accept_remote_seq(&req));
         if !in_order {
             return self.reply(now, &req, 500, &[]);
         }
+        let handle = self.calls[idx].handle;
+        if matches!(req.method, Method::INVITE | Method::REFER) {
+            self.calls[idx].confirm();
+        }
         match req.method {
             Method::BYE => {
+                self.abandon_reoffer(now, idx);
                 self.reply(now, &req, 200, &[]);
                 self.end(handle, EndReason::RemoteHangup, None);
             }
-            Method::INVITE => {
-                // Session refresh or new offer: keep our media as it is (hold comes later).
-                let mut extra = vec![(Name::CONTACT, self.dialog_contact())];
-                extra.push((Name::CONTENT_TYPE, "application/sdp".into()));
-                let mut resp = Response::to_request(&req.method, &req.headers, 200, None);
-                for (n, v) in extra {
-                    resp.headers.insert(n, v);
-                }
-                resp.body = local_sdp;
-                let branch = req.top_branch().unwrap_or_default();
-                let mut tx = ServerTx::new(branch, req.clone(), self.cfg.transport.reliable());
-                let mut out = Vec::new();
-                tx.respond(now, &resp, &mut out);
-                self.transmits.extend(out);
-                self.servers.push(tx);
-                if !req.body.is_empty() {
-                    self.events.push_back(UaEvent::RemoteSdp {
-                        call: handle,
-                        sdp: req.body,
-                    });
-                }
-            }
+            Method::INVITE => self.on_reinvite(now, idx, req),
+            Method::REFER => self.on_refer(now, idx, req),
+            Method::NOTIFY => self.on_notify(now, idx, req),
             Method::OPTIONS | Method::INFO => self.reply(now, &req, 200, &options_headers()),
             _ => self.reply(now, &req, 501, &[(Name::ALLOW, ALLOW.into())]),
         }
     }
 
     pub(super) fn call_timers(&mut self, now: Instant) {
-        let mut give_up = Vec::new();
+        let mut out = Vec::new();
+        let mut no_ack = Vec::new();
+        let mut owner_silent = Vec::new();
         for call in &mut self.calls {
-            if let CallState::Answering {
-                ok,
-                retransmit_at,
-                interval,
-                give_up_at,
+            let unacked = match &mut call.state {
+                CallState::Answering { unacked, .. } => Some(unacked),
+                CallState::Confirmed { reoffer, .. } => match reoffer {
+                    Reoffer::Answered { unacked, .. } => Some(unacked),
+                    Reoffer::Offered { give_up_at, .. } if *give_up_at <= now => {
+                        owner_silent.push(call.handle);
+                        None
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            if unacked.is_some_and(|u| u.on_timeout(now, &mut out)) {
+                no_ack.push(call.handle);
+            }
+        }
+        self.transmits.extend(out);
+        for h in no_ack {
+            // RFC 3261 §13.3.1.4: no ACK in 64*T1 ends the session with a BYE.
+            self.send_bye(now, h, EndReason::Failed(SipError::NoAck));
+        }
+        for h in owner_silent {
+            self.reoffer_unanswered(now, h);
+        }
+        // After the far end's re-INVITEs, whose end may free a retry of ours.
+        let mut retries = Vec::new();
+        let mut lapsed = Vec::new();
+        for call in &self.calls {
+            if let CallState::Confirmed {
+                reinvite,
+                reoffer,
+                transfer,
                 ..
-            } = &mut call.state
+            } = &call.state
             {
-                if *give_up_at <= now {
-                    give_up.push(call.handle);
-                } else if *retransmit_at <= now {
-                    self.transmits.push_back(ok.clone());
-                    *interval = (*interval * 2).min(T2);
-                    *retransmit_at = now + *interval;
+                if let (Reinvite::Backoff { at, .. }, Reoffer::Idle) = (reinvite, reoffer) {
+                    if *at <= now {
+                        retries.push(call.handle);
+                    }
+                }
+                if let Transfer::Subscribed { expires_at, .. } = transfer {
+                    if *expires_at <= now {
+                        lapsed.push(call.handle);
+                    }
                 }
             }
         }
-        for h in give_up {
-            // RFC 3261 §13.3.1.4: no ACK in 64*T1 ends the session with a BYE.
-            self.send_bye(now, h, EndReason::Failed(SipError::NoAck));
+        for h in retries {
+            self.retry_reinvite(now, h);
+        }
+        for h in lapsed {
+            self.transfer_lapsed(h);
         }
     }
 

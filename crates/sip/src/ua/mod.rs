@@ -3,24 +3,31 @@
 //!
 //! Sans-IO, like quinn-proto's `Connection`:
 //! - inputs: [`UserAgent::handle_input`] (one received message), [`UserAgent::handle_timeout`];
-//! - API calls: [`UserAgent::register`], [`UserAgent::invite`], [`UserAgent::answer`], ...;
+//! - API calls: [`UserAgent::register`], [`UserAgent::invite`], [`UserAgent::answer`],
+//!   [`UserAgent::reinvite`], [`UserAgent::refer`], ...;
 //! - outputs, drained after every input: [`UserAgent::poll_transmit`],
 //!   [`UserAgent::poll_event`], [`UserAgent::poll_timeout`].
 
 mod call;
+mod refer;
 mod register;
+mod reinvite;
+#[cfg(test)]
+mod tests;
 
 use crate::auth::{Authenticator, Challenge, Credentials};
-use crate::dialog::Dialog;
+use crate::dialog::{contact_uri, Dialog};
 use crate::error::SipError;
 use crate::ids::IdGen;
 use crate::message::{self, HeadersExt, Message, Request, Response};
 use crate::registration::{self, RegState, Registration};
 use crate::transaction::{ClientEvent, ClientTx, ServerTx, T1, T2};
 use bytes::Bytes;
-use call::{Call, CallState};
+use call::{Ack, Call, CallState, Unacked};
 use ezk_sip_types::uri::SipUri;
 use ezk_sip_types::{Headers, Method, Name};
+use refer::{Referred, Transfer};
+use reinvite::{Reinvite, Reoffer};
 use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
@@ -102,6 +109,8 @@ pub enum EndReason {
     Declined(u16),
     /// Something failed: timeout, auth, missing ACK...
     Failed(SipError),
+    /// The far end took the call over after our REFER succeeded, and we hung up (RFC 3515).
+    Transferred,
 }
 
 /// What the UA tells its owner.
@@ -132,10 +141,53 @@ pub enum UaEvent {
         call: CallHandle,
         sdp: Bytes,
     },
-    /// The far end sent a new offer in a re-INVITE; we answered with our current SDP.
+    /// The far end's SDP answer, sent in the ACK to our 200 for its offerless re-INVITE
+    /// (our offer went out through [`UserAgent::answer_reoffer`]).
     RemoteSdp {
         call: CallHandle,
         sdp: Bytes,
+    },
+    /// The far end sent a re-INVITE (hold, resume, new media); `sdp` is its offer, or empty
+    /// for an offerless re-INVITE (then answer with an offer). Reply with
+    /// [`UserAgent::answer_reoffer`] or [`UserAgent::reject_reoffer`] within 32 s, or the UA
+    /// answers 500 itself.
+    Reoffer {
+        call: CallHandle,
+        sdp: Bytes,
+    },
+    /// Our re-INVITE was accepted; `sdp` is the far end's answer.
+    ReinviteAnswered {
+        call: CallHandle,
+        sdp: Bytes,
+    },
+    /// Our re-INVITE was refused (after one retry on 491); the call stays up with the media
+    /// it had.
+    ReinviteFailed {
+        call: CallHandle,
+        status: u16,
+    },
+    /// The far end asks us to call `target` (the Refer-To URI) in its place (RFC 3515).
+    /// Report the new call's outcome with [`UserAgent::transfer_result`].
+    TransferRequested {
+        call: CallHandle,
+        target: String,
+    },
+    /// Our transfer's new call progressed (a provisional status from the far end's NOTIFY).
+    TransferProgress {
+        call: CallHandle,
+        status: u16,
+    },
+    /// Our transfer succeeded; the UA hangs up and [`EndReason::Transferred`] follows.
+    Transferred {
+        call: CallHandle,
+    },
+    /// Our transfer failed; the call stays up. `status` is the REFER's final response (408
+    /// for a timeout), the failed call's final status from the NOTIFY, 487 when the far end
+    /// ended its subscription without reporting an outcome, 500 when it ended it with a
+    /// report we can't read.
+    TransferFailed {
+        call: CallHandle,
+        status: u16,
     },
     Ended {
         call: CallHandle,
@@ -153,6 +205,9 @@ pub enum UaError {
     NoSuchCall,
     #[error("not possible in the call's state")]
     InvalidState,
+    /// A re-INVITE (either direction) or REFER of the call is still under way.
+    #[error("another request of the call is still pending")]
+    Pending,
 }
 
 impl UaError {
@@ -162,6 +217,7 @@ impl UaError {
             UaError::InvalidUri(_) => "sip.invalid_uri",
             UaError::NoSuchCall => "sip.no_such_call",
             UaError::InvalidState => "sip.invalid_state",
+            UaError::Pending => "sip.request_pending",
         }
     }
 }
@@ -172,6 +228,9 @@ pub(super) enum Owner {
     Invite(CallHandle),
     Bye(CallHandle),
     Cancel,
+    Reinvite(CallHandle),
+    Refer(CallHandle),
+    Notify(CallHandle),
 }
 
 /// The SIP user agent of one account.
@@ -192,7 +251,9 @@ pub struct UserAgent {
     events: VecDeque<UaEvent>,
 }
 
-pub(super) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+// No Allow-Events: that would promise to take SUBSCRIBE for the package (RFC 6665 §8.2.2);
+// we only take the NOTIFYs of the subscription our own REFER creates.
+pub(super) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY";
 
 /// Methods standardised for SIP that we recognise even where we don't allow them.
 const KNOWN_METHODS: [Method; 10] = [
@@ -252,14 +313,7 @@ impl UserAgent {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let clients = self.clients.iter().filter_map(|(t, _)| t.next_timeout());
         let servers = self.servers.iter().filter_map(ServerTx::next_timeout);
-        let calls = self.calls.iter().filter_map(|c| match &c.state {
-            CallState::Answering {
-                retransmit_at,
-                give_up_at,
-                ..
-            } => Some((*retransmit_at).min(*give_up_at)),
-            _ => None,
-        });
+        let calls = self.calls.iter().filter_map(Call::next_timeout);
         let reg = if self.want_registered {
             self.reg.next_timeout()
         } else {
@@ -435,13 +489,7 @@ impl UserAgent {
 
     /// Gives the request a fresh branch and starts a client transaction for it.
     pub(super) fn send_client(&mut self, now: Instant, mut req: Request, owner: Owner) -> String {
-        let branch = format!("z9hG4bK{}", self.ids.hex(16));
-        let via = format!(
-            "SIP/2.0/{} {};branch={branch}",
-            self.cfg.transport.via(),
-            self.via_host
-        );
-        set_header(&mut req.headers, Name::VIA, via);
+        let branch = self.stamp_via(&mut req);
         let mut out = Vec::new();
         let tx = ClientTx::start(
             now,
@@ -452,6 +500,18 @@ impl UserAgent {
         );
         self.transmits.extend(out);
         self.clients.push((tx, owner));
+        branch
+    }
+
+    /// Gives the request our Via with a fresh branch; returns the branch.
+    pub(super) fn stamp_via(&mut self, req: &mut Request) -> String {
+        let branch = format!("z9hG4bK{}", self.ids.hex(16));
+        let via = format!(
+            "SIP/2.0/{} {};branch={branch}",
+            self.cfg.transport.via(),
+            self.via_host
+        );
+        set_header(&mut req.headers, Name::VIA, via);
         branch
     }
 
@@ -545,17 +605,11 @@ impl UserAgent {
                 if matches!(&ev, ClientEvent::Response(r) if r.code() < 200) {
                     return;
                 }
-                if let ClientEvent::Response(r) = &ev {
-                    if matches!(r.code(), 401 | 407) {
-                        if let (Some(req), Ok(idx)) = (req, self.call_index(h)) {
-                            if self.calls[idx].auth.handle_challenge(&req, r) == Challenge::Retry {
-                                let mut bye = req;
-                                bump_cseq(&mut bye);
-                                self.calls[idx].auth.authorize(&mut bye);
-                                self.send_client(now, bye, Owner::Bye(h));
-                                return;
-                            }
-                        }
+                if let (ClientEvent::Response(r), Some(req)) = (&ev, req) {
+                    if matches!(r.code(), 401 | 407)
+                        && self.retry_authorized(now, h, req, r, owner).is_ok()
+                    {
+                        return;
                     }
                 }
                 let reason = self
@@ -570,7 +624,43 @@ impl UserAgent {
                 self.end(h, reason, status);
             }
             Owner::Cancel => {}
+            Owner::Reinvite(h) => self.on_reinvite_result(now, h, req, ev),
+            Owner::Refer(h) => self.on_refer_result(now, h, req, ev),
+            Owner::Notify(h) => self.on_notify_result(now, h, req, ev),
         }
+    }
+
+    /// Answers a 401/407 to a request of call `h` (RFC 3261 §22.2): sends it again with
+    /// credentials and a fresh CSeq (the dialog's next one while the dialog lives). Returns
+    /// the new CSeq number, or the challenge's verdict when it can't be answered.
+    pub(super) fn retry_authorized(
+        &mut self,
+        now: Instant,
+        h: CallHandle,
+        mut req: Request,
+        resp: &Response,
+        owner: Owner,
+    ) -> Result<u32, Challenge> {
+        let Ok(idx) = self.call_index(h) else {
+            return Err(Challenge::Rejected);
+        };
+        let call = &mut self.calls[idx];
+        match call.auth.handle_challenge(&req, resp) {
+            Challenge::Retry => {}
+            verdict => return Err(verdict),
+        }
+        let seq = match call.dialog_mut() {
+            Some(dialog) => dialog.next_seq(),
+            None => req.cseq().map_or(1, |c| c.cseq + 1),
+        };
+        set_header(
+            &mut req.headers,
+            Name::CSEQ,
+            format!("{seq} {}", req.method),
+        );
+        call.auth.authorize(&mut req);
+        self.send_client(now, req, owner);
+        Ok(seq)
     }
 
     // ---- internals: requests in ----
@@ -600,8 +690,11 @@ impl UserAgent {
         match req.method {
             Method::INVITE => self.on_invite(now, req, branch),
             Method::OPTIONS => self.reply(now, &req, 200, &options_headers()),
-            // A BYE without a To tag matches no dialog (RFC 3261 §15.1.2).
-            Method::BYE => self.reply(now, &req, 481, &[]),
+            // A BYE without a To tag matches no dialog (RFC 3261 §15.1.2), a NOTIFY without
+            // one no subscription of ours (RFC 6665 §4.1.3).
+            Method::BYE | Method::NOTIFY => self.reply(now, &req, 481, &[]),
+            // We take REFER only inside a call (blind transfer), not to start one.
+            Method::REFER => self.reply(now, &req, 403, &[]),
             // RFC 3261 §8.2.1: 405 for a method we know but don't allow, 501 for one we don't
             // know at all (RFC 4475 §3.1.1.2 and §3.1.1.5 expect 501 for the unknown ones).
             ref m if KNOWN_METHODS.contains(m) => {

@@ -2,8 +2,16 @@ import { emit } from '@tauri-apps/api/event';
 import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EngineEvent } from '../bindings/EngineEvent';
-import { ENGINE_EVENT, TauriBackend } from './tauri';
-import { BackendError } from './types';
+import { DEFAULT_PREFERENCES } from '../preferences';
+import {
+  DEVICES_CHANGED_EVENT,
+  DIAL_REQUEST_EVENT,
+  ENGINE_EVENT,
+  HISTORY_CHANGED_EVENT,
+  LEVELS_EVENT,
+  TauriBackend,
+} from './tauri';
+import { BackendError, type DialRequest, type Levels } from './types';
 
 afterEach(() => clearMocks());
 
@@ -25,11 +33,46 @@ describe('TauriBackend', () => {
     await b.hangup(4);
     await b.setMuted(4, true);
     await b.sendDtmf(4, '5');
-    await b.saveSettings({ display_name: '', sip_address: 'a@b', auth_user: '', password: 'p', server: 'wss://b', register_expires: 600 });
+    await b.saveSettings({ display_name: '', sip_address: 'a@b', auth_user: '', password: 'p', server: 'wss://b', register_expires: 600, password_storage: 'keyring', trusted_certificate: null });
     expect(seen.map(([c]) => c)).toEqual(['snapshot', 'register', 'call', 'answer', 'reject', 'hangup', 'set_muted', 'send_dtmf', 'save_settings']);
     expect(seen[2][1]).toEqual({ target: 'sip:bob@example.com' });
     expect(seen[6][1]).toEqual({ call: 4, muted: true });
-    expect(seen[8][1]).toMatchObject({ settings: { sip_address: 'a@b' } });
+    expect(seen[8][1]).toMatchObject({ settings: { sip_address: 'a@b', password_storage: 'keyring' } });
+  });
+
+  it('invokes the settings, audio and history commands by name with their arguments', async () => {
+    const seen: [string, unknown][] = [];
+    const entry = { id: 1, direction: 'outgoing', remote: 'sip:bob@example.com', started_at_ms: 0, duration_s: 5, outcome: 'answered' };
+    mockIPC((cmd, args) => {
+      seen.push([cmd, args]);
+      if (cmd === 'load_preferences') return DEFAULT_PREFERENCES;
+      if (cmd === 'list_devices') return { inputs: ['Mic'], outputs: [] };
+      if (cmd === 'history') return [entry];
+      return null;
+    });
+    const b = new TauriBackend();
+    await b.setHeld(4, true);
+    await b.transfer(4, 'sip:carol@example.com');
+    await b.trustCertificate('AB:CD');
+    expect(await b.loadPreferences()).toEqual(DEFAULT_PREFERENCES);
+    await b.savePreferences(DEFAULT_PREFERENCES);
+    expect(await b.listDevices()).toEqual({ inputs: ['Mic'], outputs: [] });
+    await b.testAudio('Speakers', null);
+    await b.setVolume(0.5);
+    expect(await b.history(50)).toEqual([entry]);
+    await b.clearHistory();
+    expect(seen.map(([c, a]) => [c, a ?? {}])).toEqual([
+      ['set_held', { call: 4, held: true }],
+      ['transfer', { call: 4, target: 'sip:carol@example.com' }],
+      ['trust_certificate', { sha256: 'AB:CD' }],
+      ['load_preferences', {}],
+      ['save_preferences', { preferences: DEFAULT_PREFERENCES }],
+      ['list_devices', {}],
+      ['test_audio', { speaker: 'Speakers', microphone: null }],
+      ['set_volume', { volume: 0.5 }],
+      ['history', { limit: 50 }],
+      ['clear_history', {}],
+    ]);
   });
 
   it("turns a command's { code, message } error into a BackendError with that code", async () => {
@@ -50,6 +93,34 @@ describe('TauriBackend', () => {
     stop();
     await emit(ENGINE_EVENT, { ...ev, seq: 2 });
     expect(got).toEqual([ev]);
+  });
+
+  it('delivers levels, devices-changed, dial-request and history-changed until unsubscribed', async () => {
+    mockIPC(() => null, { shouldMockEvents: true });
+    const b = new TauriBackend();
+    const got: unknown[] = [];
+    const stops = await Promise.all([
+      b.onLevels((l) => got.push(['levels', l])),
+      b.onDevicesChanged(() => got.push(['devices'])),
+      b.onDialRequest((r) => got.push(['dial', r])),
+      b.onHistoryChanged(() => got.push(['history'])),
+    ]);
+    const levels: Levels = { input_dbfs: -20, output_dbfs: -100 };
+    const dial: DialRequest = { target: 'sip:bob@example.com', confirm: true };
+    await emit(LEVELS_EVENT, levels);
+    await emit(DEVICES_CHANGED_EVENT);
+    await emit(DIAL_REQUEST_EVENT, dial);
+    await emit(HISTORY_CHANGED_EVENT);
+    stops.forEach((stop) => stop());
+    await emit(LEVELS_EVENT, levels);
+    await emit(HISTORY_CHANGED_EVENT);
+    expect(got).toEqual([['levels', levels], ['devices'], ['dial', dial], ['history']]);
+    expect([LEVELS_EVENT, DEVICES_CHANGED_EVENT, DIAL_REQUEST_EVENT, HISTORY_CHANGED_EVENT]).toEqual([
+      'levels',
+      'devices-changed',
+      'dial-request',
+      'history-changed',
+    ]);
   });
 });
 

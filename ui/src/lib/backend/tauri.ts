@@ -5,10 +5,25 @@ import { listen } from '@tauri-apps/api/event';
 import type { CallId } from '../bindings/CallId';
 import type { EngineEvent } from '../bindings/EngineEvent';
 import type { Snapshot } from '../bindings/Snapshot';
-import { BackendError, type AccountSettings, type Backend, type Unsubscribe } from './types';
+import {
+  BackendError,
+  type AccountSettings,
+  type Backend,
+  type Devices,
+  type DialRequest,
+  type HistoryEntry,
+  type Levels,
+  type Preferences,
+  type Unsubscribe,
+} from './types';
 
 /** The Tauri event that carries each `EngineEvent`. */
 export const ENGINE_EVENT = 'engine-event';
+/** The other Tauri events the shell emits, by the payload they carry. */
+export const LEVELS_EVENT = 'levels';
+export const DEVICES_CHANGED_EVENT = 'devices-changed';
+export const DIAL_REQUEST_EVENT = 'dial-request';
+export const HISTORY_CHANGED_EVENT = 'history-changed';
 
 async function command<T>(name: string, args?: Record<string, unknown>): Promise<T> {
   try {
@@ -73,5 +88,53 @@ export class TauriBackend implements Backend {
 
   saveSettings(settings: AccountSettings): Promise<void> {
     return command('save_settings', { settings });
+  }
+
+  trustCertificate(sha256: string): Promise<void> {
+    return command('trust_certificate', { sha256 });
+  }
+
+  loadPreferences(): Promise<Preferences> {
+    return command('load_preferences');
+  }
+
+  savePreferences(preferences: Preferences): Promise<void> {
+    return command('save_preferences', { preferences });
+  }
+
+  listDevices(): Promise<Devices> {
+    return command('list_devices');
+  }
+
+  testAudio(speaker: string | null, microphone: string | null): Promise<void> {
+    return command('test_audio', { speaker, microphone });
+  }
+
+  setVolume(volume: number): Promise<void> {
+    return command('set_volume', { volume });
+  }
+
+  history(limit: number): Promise<HistoryEntry[]> {
+    return command('history', { limit });
+  }
+
+  clearHistory(): Promise<void> {
+    return command('clear_history');
+  }
+
+  onLevels(handler: (levels: Levels) => void): Promise<Unsubscribe> {
+    return listen<Levels>(LEVELS_EVENT, (e) => handler(e.payload));
+  }
+
+  onDevicesChanged(handler: () => void): Promise<Unsubscribe> {
+    return listen(DEVICES_CHANGED_EVENT, () => handler());
+  }
+
+  onDialRequest(handler: (request: DialRequest) => void): Promise<Unsubscribe> {
+    return listen<DialRequest>(DIAL_REQUEST_EVENT, (e) => handler(e.payload));
+  }
+
+  onHistoryChanged(handler: () => void): Promise<Unsubscribe> {
+    return listen(HISTORY_CHANGED_EVENT, () => handler());
   }
 }

@@ -17,6 +17,59 @@ export interface AccountSettings {
   server: string;
   /** Seconds, 60 to 86400. */
   register_expires: number;
+  /** Where the password is kept; `keyring` fails with `secrets.unavailable` when there is none. */
+  password_storage: PasswordStorage;
+  /** A pinned server certificate (SHA-256 fingerprint, `AB:CD:...`), or null. */
+  trusted_certificate: string | null;
+}
+
+export type PasswordStorage = 'keyring' | 'session' | 'file';
+
+export type CodecName = 'opus' | 'pcmu' | 'pcma';
+export type Ringtone = 'classic' | 'soft' | 'off';
+export type Theme = 'system' | 'light' | 'dark';
+
+/** Everything besides the account (the `save_preferences` DTO). A null device is the system default. */
+export interface Preferences {
+  audio: { microphone: string | null; speaker: string | null; ringer: string | null; ringtone: Ringtone };
+  /** In order of preference; at least one enabled. */
+  codecs: { name: CodecName; enabled: boolean }[];
+  app: {
+    start_at_login: boolean;
+    close_to_tray: boolean;
+    notifications: boolean;
+    theme: Theme;
+    confirm_links: boolean;
+    do_not_disturb: boolean;
+  };
+}
+
+/** Audio devices by name, as `list_devices` returns them. */
+export interface Devices {
+  inputs: string[];
+  outputs: string[];
+}
+
+/** Audio levels in dBFS (-100 is silence), about 20 a second during calls and audio tests. */
+export interface Levels {
+  input_dbfs: number;
+  output_dbfs: number;
+}
+
+/** A sip:, sips:, tel: or callto: link was opened; `confirm` asks the user first. */
+export interface DialRequest {
+  target: string;
+  confirm: boolean;
+}
+
+/** One past call, as `history` returns them (newest first). */
+export interface HistoryEntry {
+  id: number;
+  direction: 'incoming' | 'outgoing';
+  remote: string;
+  started_at_ms: number;
+  duration_s: number;
+  outcome: 'answered' | 'missed' | 'declined' | 'cancelled' | 'rejected' | 'failed' | 'transferred';
 }
 
 /** A failed command: always carries the engine's stable code; match on `code` only. */
@@ -59,6 +112,24 @@ export interface Backend {
   transfer(call: CallId, target: string): Promise<void>;
   /** The saved settings, or null before the first save. */
   loadSettings(): Promise<AccountSettings | null>;
-  /** Validates and stores; on failure the previously saved settings stay. */
+  /** Validates and stores, then reconnects and registers; on failure the saved settings stay. */
   saveSettings(settings: AccountSettings): Promise<void>;
+  /** Pins the server certificate with this SHA-256 fingerprint and reconnects. */
+  trustCertificate(sha256: string): Promise<void>;
+  loadPreferences(): Promise<Preferences>;
+  savePreferences(preferences: Preferences): Promise<void>;
+  listDevices(): Promise<Devices>;
+  /** Plays a tone of about a second on `speaker` and meters `microphone` (null: system default). */
+  testAudio(speaker: string | null, microphone: string | null): Promise<void>;
+  /** Speaker volume, 0 to 1. */
+  setVolume(volume: number): Promise<void>;
+  /** The last `limit` calls, newest first. */
+  history(limit: number): Promise<HistoryEntry[]>;
+  clearHistory(): Promise<void>;
+  onLevels(handler: (levels: Levels) => void): Promise<Unsubscribe>;
+  /** An audio device appeared or went away. */
+  onDevicesChanged(handler: () => void): Promise<Unsubscribe>;
+  onDialRequest(handler: (request: DialRequest) => void): Promise<Unsubscribe>;
+  /** The history changed: fetch it again. */
+  onHistoryChanged(handler: () => void): Promise<Unsubscribe>;
 }

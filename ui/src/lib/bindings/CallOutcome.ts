@@ -3,4 +3,4 @@
 /**
  * How a call ended.
  */
-export type CallOutcome = "completed" | "rejected" | "cancelled" | "failed";
+export type CallOutcome = "completed" | "rejected" | "cancelled" | "transferred" | "failed";

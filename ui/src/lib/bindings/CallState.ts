@@ -5,4 +5,16 @@ import type { EngineError } from "./EngineError";
 /**
  * Where a call stands.
  */
-export type CallState = { "state": "calling" } | { "state": "ringing", status: number, } | { "state": "incoming" } | { "state": "active", codec: string, } | { "state": "ended", outcome: CallOutcome, status: number | null, error: EngineError | null, };
+export type CallState = { "state": "calling" } | { "state": "ringing", status: number, } | { "state": "incoming" } | { "state": "active", codec: string, 
+/**
+ * Our microphone is muted.
+ */
+muted: boolean, 
+/**
+ * We put the call on hold.
+ */
+held: boolean, 
+/**
+ * The far end put us on hold.
+ */
+remote_held: boolean, } | { "state": "ended", outcome: CallOutcome, status: number | null, error: EngineError | null, };

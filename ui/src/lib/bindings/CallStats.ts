@@ -7,4 +7,8 @@ export type CallStats = { codec: string | null, rtp_tx: number, rtp_rx: number, 
 /**
  * Seconds from answer to end.
  */
-duration_s: number, };
+duration_s: number, 
+/**
+ * DTMF digits the far end sent (RFC 4733).
+ */
+dtmf_rx: string, };

@@ -27,12 +27,22 @@ describe('Dialpad', () => {
     expect(oncall).toHaveBeenCalledWith('sip:alice@example.com');
   });
 
-  it('takes digits typed outside the input', async () => {
-    const { user, input } = setup();
-    await user.keyboard('555');
-    expect(input.value).toBe('555');
+  it('takes digits, * and # typed outside the input, and Enter calls', async () => {
+    const { oncall, user, input } = setup();
+    await user.keyboard('555*#');
+    expect(input.value).toBe('555*#');
     await user.keyboard('{Backspace}');
-    expect(input.value).toBe('55');
+    expect(input.value).toBe('555*');
+    await user.keyboard('{Enter}');
+    expect(oncall).toHaveBeenCalledWith('555*');
+  });
+
+  it('leaves Enter on a focused button to that button', async () => {
+    const { oncall, user, input } = setup();
+    screen.getByRole('button', { name: '7' }).focus();
+    await user.keyboard('{Enter}');
+    expect(input.value).toBe('7');
+    expect(oncall).not.toHaveBeenCalled();
   });
 
   it('removes the last character with Backspace', async () => {

@@ -1,5 +1,6 @@
 import { render, screen } from '@testing-library/svelte';
-import { describe, expect, it } from 'vitest';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it, vi } from 'vitest';
 import type { ConnectionState } from '../bindings/ConnectionState';
 import type { RegistrationState } from '../bindings/RegistrationState';
 import { ERROR_TEXT } from '../errors';
@@ -39,6 +40,7 @@ describe('RegistrationStatus', () => {
       state: 'disconnected',
       error: { code: 'net.unreachable', message: 'connect: ECONNREFUSED 192.0.2.1' },
       retry_in_ms: 8000,
+      certificate: null,
     };
     expect(status(down, { state: 'registered', expires: 600 })).toBe('Failed: Server unreachable, retrying in 8 s');
     expect(status({ ...down, retry_in_ms: 7200 }, { state: 'registering' })).toBe(
@@ -49,11 +51,39 @@ describe('RegistrationStatus', () => {
 
   it.each(Object.entries(ERROR_TEXT))('renders %s by its code, not its message', (code, text) => {
     expect(status(connected, failed(code))).toBe(`Failed: ${text}`);
-    const down: ConnectionState = { state: 'disconnected', error: { code, message: 'ignored' }, retry_in_ms: null };
+    const down: ConnectionState = { state: 'disconnected', error: { code, message: 'ignored' }, retry_in_ms: null, certificate: null };
     expect(status(down, { state: 'unregistered' })).toBe(`Failed: ${text}`);
   });
 
   it('falls back to the engine message for a code it does not know', () => {
     expect(status(connected, failed('sip.brand_new'))).toBe('Failed: engine text for sip.brand_new');
+  });
+});
+
+describe('an untrusted server certificate', () => {
+  const sha256 = '3A:F1:0B:7C:'.repeat(7) + '3A:F1:0B:7C';
+  const untrusted: ConnectionState = {
+    state: 'disconnected',
+    error: { code: 'tls.untrusted_certificate', message: 'UnknownIssuer' },
+    retry_in_ms: null,
+    certificate: { sha256 },
+  };
+
+  it('shows the fingerprint and trusts exactly that one', async () => {
+    const ontrust = vi.fn();
+    render(RegistrationStatus, { connection: untrusted, registration: { state: 'unregistered' }, ontrust });
+    expect(screen.getByRole('status')).toHaveTextContent('Failed: Certificate not trusted');
+    expect(screen.getByLabelText('Certificate fingerprint')).toHaveTextContent(sha256);
+    await userEvent.setup().click(screen.getByRole('button', { name: 'Trust certificate' }));
+    expect(ontrust).toHaveBeenCalledWith(sha256);
+  });
+
+  it('offers nothing to trust for other failures', () => {
+    render(RegistrationStatus, {
+      connection: { ...untrusted, error: { code: 'net.unreachable', message: 'x' }, certificate: null },
+      registration: { state: 'unregistered' },
+      ontrust: vi.fn(),
+    });
+    expect(screen.queryByRole('button', { name: 'Trust certificate' })).toBeNull();
   });
 });

@@ -1,106 +1,197 @@
-import { render, screen } from '@testing-library/svelte';
+import { render, screen, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MockBackend } from '../backend/mock';
-import type { AccountSettings } from '../backend/types';
+import type { AccountSettings, Levels, Preferences } from '../backend/types';
+import { DEFAULT_PREFERENCES } from '../preferences';
 import Settings from './Settings.svelte';
 
-const good: AccountSettings = {
+const account: AccountSettings = {
   display_name: 'Alice',
   sip_address: 'alice@example.com',
   auth_user: '',
   password: 'secret',
-  server: 'wss://sip.example.com:8443/ws',
+  server: 'wss://sip.example.com',
   register_expires: 600,
+  password_storage: 'keyring',
+  trusted_certificate: null,
 };
+const devices = { inputs: ['USB Headset Mic', 'Built-in Microphone'], outputs: ['USB Headset', 'Built-in Speakers'] };
+const flush = () => new Promise((r) => setTimeout(r, 0));
 
-function setup(saved: AccountSettings | null) {
-  const mock = new MockBackend({ settings: saved });
+async function setup(opts: { saved?: AccountSettings; preferences?: Preferences; levels?: Levels } = {}) {
+  const saved = opts.saved ?? account;
+  const preferences = structuredClone(opts.preferences ?? DEFAULT_PREFERENCES);
+  const mock = new MockBackend({ settings: saved, preferences, devices });
+  const onsaved = vi.fn();
+  const onpreferences = vi.fn();
   const user = userEvent.setup();
-  render(Settings, { saved, onsave: (s: AccountSettings) => mock.saveSettings(s) });
-  const field = (label: string) => screen.getByLabelText(label) as HTMLInputElement;
-  const save = () => screen.getByRole('button', { name: 'Save' });
-  return { mock, user, field, save };
+  const r = render(Settings, {
+    backend: mock,
+    saved,
+    preferences,
+    levels: opts.levels ?? { input_dbfs: -100, output_dbfs: -100 },
+    onsaved,
+    onpreferences,
+  });
+  await flush();
+  const section = (name: string) => screen.getByRole('region', { name });
+  const saves = () => mock.sent.filter((s) => s.command === 'save_preferences');
+  return { mock, user, onsaved, onpreferences, section, saves, ...r };
 }
 
-describe('Settings', () => {
-  it('has every field, filled from the saved settings', () => {
-    const { field, save } = setup(good);
-    expect(field('Display name').value).toBe('Alice');
-    expect(field('SIP address').value).toBe('alice@example.com');
-    expect(field('Authentication username').value).toBe('');
-    expect(field('Password').value).toBe('secret');
-    expect(field('Password').type).toBe('password');
-    expect(field('WebSocket server').value).toBe('wss://sip.example.com:8443/ws');
-    expect(field('Registration expiry (seconds)').valueAsNumber).toBe(600);
-    expect(save()).toBeEnabled();
+describe('Settings: Audio', () => {
+  it('lists the devices after System default and saves a choice', async () => {
+    const { mock, user, onpreferences } = await setup();
+    const mic = screen.getByLabelText('Microphone') as HTMLSelectElement;
+    expect([...mic.options].map((o) => o.text)).toEqual(['System default', 'USB Headset Mic', 'Built-in Microphone']);
+    expect(mic).toHaveDisplayValue('System default');
+    const ringer = screen.getByLabelText('Ringer') as HTMLSelectElement;
+    expect([...ringer.options].map((o) => o.text)).toEqual(['System default', 'USB Headset', 'Built-in Speakers']);
+    await user.selectOptions(screen.getByLabelText('Speaker'), 'USB Headset');
+    await user.selectOptions(screen.getByLabelText('Ringtone'), 'Soft');
+    await flush();
+    expect(mock.preferences.audio).toEqual({ microphone: null, speaker: 'USB Headset', ringer: null, ringtone: 'soft' });
+    expect(onpreferences).toHaveBeenLastCalledWith(mock.preferences);
   });
 
-  it('shows problems inline only once a field is edited, and disables Save', async () => {
-    const { user, field, save } = setup(null);
-    expect(save()).toBeDisabled();
-    expect(screen.queryByText(/SIP address needs/)).toBeNull();
-    await user.type(field('SIP address'), 'alice');
-    expect(field('SIP address')).toHaveAttribute('aria-invalid', 'true');
-    expect(field('SIP address')).toHaveAccessibleDescription('A SIP address needs user@domain');
-    await user.type(field('SIP address'), '@example.com');
-    expect(field('SIP address')).toHaveAttribute('aria-invalid', 'false');
-    await user.type(field('WebSocket server'), 'https://sip.example.com');
-    expect(field('WebSocket server')).toHaveAccessibleDescription('The server must start with wss:// (or ws://)');
-    await user.clear(field('WebSocket server'));
-    await user.type(field('WebSocket server'), 'wss://sip.example.com:99999');
-    expect(field('WebSocket server')).toHaveAccessibleDescription('The port must be a number up to 65535');
-    expect(save()).toBeDisabled();
+  it('follows hot-plugging and the refresh button', async () => {
+    const { mock, user } = await setup();
+    mock.devicesChanged({ inputs: ['Webcam Mic'], outputs: [] });
+    await flush();
+    expect(screen.getByRole('option', { name: 'Webcam Mic' })).toBeInTheDocument();
+    mock.devices = { inputs: ['Webcam Mic', 'Dock Mic'], outputs: [] };
+    await user.click(screen.getByRole('button', { name: 'Refresh devices' }));
+    expect(screen.getByRole('option', { name: 'Dock Mic' })).toBeInTheDocument();
+    expect(mock.sent.filter((s) => s.command === 'list_devices')).toHaveLength(3);
   });
 
-  it('rejects an expiry outside 60 to 86400 seconds', async () => {
-    const { user, field, save } = setup(good);
-    await user.clear(field('Registration expiry (seconds)'));
-    await user.type(field('Registration expiry (seconds)'), '30');
-    expect(field('Registration expiry (seconds)')).toHaveAccessibleDescription('Between 60 and 86400 seconds');
-    expect(save()).toBeDisabled();
-    await user.clear(field('Registration expiry (seconds)'));
-    await user.type(field('Registration expiry (seconds)'), '3600');
-    expect(save()).toBeEnabled();
+  it('keeps a chosen device that is unplugged and says it is not connected', async () => {
+    const preferences = structuredClone(DEFAULT_PREFERENCES);
+    preferences.audio.microphone = 'Bluetooth Headset';
+    await setup({ preferences });
+    const mic = screen.getByLabelText('Microphone');
+    expect(mic).toHaveDisplayValue('Bluetooth Headset (not connected)');
+    expect(mic).toHaveAttribute('aria-invalid', 'true');
+    expect(mic).toHaveAccessibleDescription('This device is not connected');
   });
 
-  it('saves valid settings', async () => {
-    const { mock, user, field, save } = setup(good);
-    await user.clear(field('Display name'));
-    await user.type(field('Display name'), 'Alice Liddell');
-    await user.type(field('Authentication username'), 'alice-auth');
-    await user.click(save());
-    expect(mock.stored).toEqual({ ...good, display_name: 'Alice Liddell', auth_user: 'alice-auth' });
-    expect(screen.getByRole('status')).toHaveTextContent('Saved');
+  it('tests the chosen speaker and microphone and shows the microphone level', async () => {
+    const { mock, user, rerender } = await setup();
+    await user.selectOptions(screen.getByLabelText('Microphone'), 'USB Headset Mic');
+    await user.click(screen.getByRole('button', { name: 'Test audio' }));
+    expect(mock.sent.at(-1)).toEqual({ command: 'test_audio', args: [null, 'USB Headset Mic'] });
+    await rerender({ levels: { input_dbfs: -18, output_dbfs: -6 } });
+    expect(screen.getByRole('meter', { name: 'Microphone level' })).toHaveAttribute('aria-valuenow', '-18');
   });
 
-  it('refuses to save while invalid and keeps the saved settings', async () => {
-    const { mock, user, field, save } = setup(good);
-    await user.clear(field('Password'));
-    expect(field('Password')).toHaveAccessibleDescription('Enter the password');
-    expect(save()).toBeDisabled();
-    // Enter in a field submits the form: still refused.
-    await user.type(field('Display name'), '{Enter}');
-    expect(mock.sent.filter((s) => s.command === 'save_settings')).toEqual([]);
-    expect(mock.stored).toEqual(good);
+  it('shows why the test failed, by code', async () => {
+    const { mock, user } = await setup();
+    mock.failNext('test_audio', { code: 'audio.device_not_found', message: 'hw:2' });
+    await user.click(screen.getByRole('button', { name: 'Test audio' }));
+    expect(screen.getByRole('alert')).toHaveTextContent('The chosen audio device is not connected');
+  });
+});
+
+describe('Settings: Codecs', () => {
+  const names = () => within(screen.getByRole('region', { name: 'Codecs' })).getAllByRole('checkbox').map((c) => c.parentElement!.textContent!.trim());
+
+  it('reorders and saves the order', async () => {
+    const { mock, user } = await setup();
+    expect(names()).toEqual(['Opus', 'G.711 µ-law (PCMU)', 'G.711 A-law (PCMA)']);
+    expect(screen.getByRole('button', { name: 'Move Opus up' })).toBeDisabled();
+    await user.click(screen.getByRole('button', { name: 'Move G.711 A-law (PCMA) up' }));
+    await flush();
+    expect(names()).toEqual(['Opus', 'G.711 A-law (PCMA)', 'G.711 µ-law (PCMU)']);
+    expect(mock.preferences.codecs.map((c) => c.name)).toEqual(['opus', 'pcma', 'pcmu']);
+    await user.click(screen.getByRole('button', { name: 'Move Opus down' }));
+    await flush();
+    expect(mock.preferences.codecs.map((c) => c.name)).toEqual(['pcma', 'opus', 'pcmu']);
   });
 
-  it('shows the engine refusal by code on its field and keeps the saved settings', async () => {
-    const { mock, user, field, save } = setup(good);
-    mock.failNext('save_settings', { code: 'config.invalid_server', message: 'missing or invalid host: "wss://x y"' });
-    await user.clear(field('WebSocket server'));
-    await user.type(field('WebSocket server'), 'wss://other.example.com');
-    await user.click(save());
-    expect(field('WebSocket server')).toHaveAccessibleDescription('Invalid WebSocket server');
-    expect(mock.stored).toEqual(good);
-    expect(field('WebSocket server').value).toBe('wss://other.example.com');
+  it('refuses to disable every codec, inline, and saves nothing until one is back', async () => {
+    const { mock, user, saves } = await setup();
+    await user.click(screen.getByRole('checkbox', { name: 'Opus' }));
+    await user.click(screen.getByRole('checkbox', { name: 'G.711 µ-law (PCMU)' }));
+    await flush();
+    expect(saves()).toHaveLength(2);
+    await user.click(screen.getByRole('checkbox', { name: 'G.711 A-law (PCMA)' }));
+    await flush();
+    expect(screen.getByRole('alert')).toHaveTextContent('Enable at least one codec');
+    expect(screen.getByRole('checkbox', { name: 'G.711 A-law (PCMA)' })).not.toBeChecked();
+    expect(saves()).toHaveLength(2);
+    expect(mock.preferences.codecs.filter((c) => c.enabled).map((c) => c.name)).toEqual(['pcma']);
+    await user.click(screen.getByRole('checkbox', { name: 'Opus' }));
+    await flush();
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(mock.preferences.codecs.filter((c) => c.enabled).map((c) => c.name)).toEqual(['opus']);
+  });
+});
+
+describe('Settings: Security', () => {
+  const sha256 = 'AB:CD:EF:01';
+
+  it('shows the pinned certificate and forgets it', async () => {
+    const { mock, user, onsaved } = await setup({ saved: { ...account, trusted_certificate: sha256 } });
+    expect(screen.getByLabelText('Trusted certificate')).toHaveTextContent(sha256);
+    await user.click(screen.getByRole('button', { name: 'Forget' }));
+    expect(mock.stored).toEqual({ ...account, trusted_certificate: null });
+    expect(onsaved).toHaveBeenCalledWith({ ...account, trusted_certificate: null });
   });
 
-  it('shows a refusal that is about no field as an alert', async () => {
-    const { mock, user, save } = setup(good);
-    mock.failNext('save_settings', { code: 'config.ca_not_found', message: 'CA file /x does not exist' });
-    await user.click(save());
-    expect(screen.getByRole('alert')).toHaveTextContent('Not saved: CA certificate file not found');
-    expect(mock.stored).toEqual(good);
+  it('says why forgetting failed', async () => {
+    const { mock, user } = await setup({ saved: { ...account, trusted_certificate: sha256 } });
+    mock.failNext('save_settings', { code: 'secrets.failed', message: 'x' });
+    await user.click(screen.getByRole('button', { name: 'Forget' }));
+    expect(screen.getByRole('alert')).toHaveTextContent('Not saved: The password could not be stored or read');
+    expect(mock.stored?.trusted_certificate).toBe(sha256);
+  });
+
+  it('keeps the pin when the account form is saved', async () => {
+    const { mock, user } = await setup({ saved: { ...account, trusted_certificate: sha256 } });
+    await user.click(screen.getByRole('button', { name: 'Save' }));
+    expect(mock.stored?.trusted_certificate).toBe(sha256);
+  });
+
+  it('offers no SRTP yet', async () => {
+    await setup();
+    expect(screen.getByText('No certificate pinned', { exact: false })).toBeInTheDocument();
+    expect(screen.getByLabelText('SRTP')).toBeDisabled();
+    expect(screen.getByLabelText('SRTP')).toHaveAccessibleDescription('SRTP: coming later');
+  });
+});
+
+describe('Settings: App', () => {
+  it('saves each switch and the theme as they change', async () => {
+    const { mock, user, onpreferences } = await setup();
+    for (const name of ['Start at login', 'Close to tray', 'Notifications', 'Do not disturb', 'Confirm before dialing links']) {
+      await user.click(screen.getByRole('checkbox', { name }));
+    }
+    await user.selectOptions(screen.getByLabelText('Theme'), 'Dark');
+    await flush();
+    expect(mock.preferences.app).toEqual({
+      start_at_login: true,
+      close_to_tray: true,
+      notifications: false,
+      do_not_disturb: true,
+      confirm_links: false,
+      theme: 'dark',
+    });
+    expect(onpreferences).toHaveBeenLastCalledWith(mock.preferences);
+  });
+
+  it('keeps the choice and shows the reason when the engine refuses it', async () => {
+    const { mock, user, onpreferences } = await setup();
+    mock.failNext('save_preferences', { code: 'settings.invalid', message: 'autostart' });
+    await user.click(screen.getByRole('checkbox', { name: 'Start at login' }));
+    await flush();
+    expect(screen.getByRole('alert')).toHaveTextContent('Not saved: Some settings have values Wren cannot use');
+    expect(screen.getByRole('checkbox', { name: 'Start at login' })).toBeChecked();
+    expect(mock.preferences.app.start_at_login).toBe(false);
+    expect(onpreferences).not.toHaveBeenCalled();
+    await user.click(screen.getByRole('checkbox', { name: 'Close to tray' }));
+    await flush();
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(mock.preferences.app).toMatchObject({ start_at_login: true, close_to_tray: true });
   });
 });

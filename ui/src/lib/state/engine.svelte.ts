@@ -1,6 +1,7 @@
 // The reactive engine state components read: a Projection fed by a Backend, resynced from a
 // fresh snapshot whenever the event stream has a gap.
 import type { CallId } from '../bindings/CallId';
+import type { CallSnapshot } from '../bindings/CallSnapshot';
 import type { EngineEvent } from '../bindings/EngineEvent';
 import type { Snapshot } from '../bindings/Snapshot';
 import type { Backend, Unsubscribe } from '../backend/types';
@@ -11,6 +12,11 @@ export class EngineStore {
   snapshot = $state<Snapshot | null>(null);
   /** When (ms since epoch, our clock) each call was first seen active: drives call timers. */
   activeSince = $state<Record<CallId, number>>({});
+  /**
+   * The last call removed after it ended, in its final state, so the UI can say how it ended
+   * (the engine removes a call right after ending it). Cleared by a new call or `dismissEnded`.
+   */
+  lastEnded = $state<CallSnapshot | null>(null);
   /** How many times the stream had a gap and we fetched a new snapshot. */
   resyncs = $state(0);
 
@@ -61,9 +67,17 @@ export class EngineStore {
     return this.resyncing;
   }
 
+  dismissEnded(): void {
+    this.lastEnded = null;
+  }
+
   private publish(): void {
     const s = this.projection.state;
     if (s === null) return;
+    const before = this.snapshot?.calls ?? [];
+    const gone = before.filter((c) => c.state.state === 'ended' && !s.calls.some((x) => x.call === c.call));
+    if (gone.length > 0) this.lastEnded = gone[gone.length - 1];
+    else if (s.calls.some((c) => !before.some((b) => b.call === c.call))) this.lastEnded = null;
     const since: Record<CallId, number> = {};
     for (const c of s.calls) {
       if (c.state.state === 'active') since[c.call] = this.activeSince[c.call] ?? this.now();

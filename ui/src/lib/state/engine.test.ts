@@ -64,4 +64,20 @@ describe('EngineStore', () => {
     mock.emit({ type: 'registration', state: 'registering' });
     expect(store.snapshot!.seq).toBe(0);
   });
+
+  it('keeps the last call that ended, in its final state, until a new call or dismissal', async () => {
+    const mock = new MockBackend();
+    const store = new EngineStore(mock);
+    await store.start();
+    const first = mock.incoming('sip:a@b');
+    await mock.reject(first);
+    expect(store.snapshot!.calls).toEqual([]);
+    expect(store.lastEnded).toMatchObject({ call: first, state: { state: 'ended', outcome: 'rejected' } });
+    await mock.call('sip:c@d');
+    expect(store.lastEnded).toBeNull();
+    await mock.hangup(2);
+    expect(store.lastEnded).toMatchObject({ call: 2, state: { state: 'ended', outcome: 'cancelled' } });
+    store.dismissEnded();
+    expect(store.lastEnded).toBeNull();
+  });
 });
