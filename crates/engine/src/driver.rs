@@ -383,6 +383,16 @@ impl Driver {
         let _ = self.events.send(ev);
     }
 
+    /// Publishes a call's active state (codec, mute, hold) as it stands now.
+    fn emit_active(&mut self, h: CallHandle) {
+        if let Some(state) = self.calls.get(&h).map(CallSlot::active_state) {
+            self.emit(EventKind::CallChanged {
+                call: h.into(),
+                state,
+            });
+        }
+    }
+
     // ---- connection ----
 
     fn start_connect(&mut self) {
@@ -637,11 +647,7 @@ impl Driver {
             .filter(|_| slot.active)
             .ok_or_else(|| EngineError::new("sip.invalid_state", "the call is not active"))?;
         media.muted = muted;
-        let state = slot.active_state();
-        self.emit(EventKind::CallChanged {
-            call: h.into(),
-            state,
-        });
+        self.emit_active(h);
         Ok(())
     }
 
@@ -766,11 +772,7 @@ impl Driver {
             slot.active = true;
             slot.codec = codec;
             slot.remote_held = remote_held;
-            let state = slot.active_state();
-            self.emit(EventKind::CallChanged {
-                call: h.into(),
-                state,
-            });
+            self.emit_active(h);
         }
         self.update_ringer();
         Ok(())
@@ -869,11 +871,7 @@ impl Driver {
                             wren_media::Direction::SendRecv
                         };
                     }
-                    let state = slot.active_state();
-                    self.emit(EventKind::CallChanged {
-                        call: call.into(),
-                        state,
-                    });
+                    self.emit_active(call);
                 }
             }
             UaEvent::RemoteSdp { call, sdp } => self.on_reinvite_answered(now, call, &sdp),
@@ -932,12 +930,8 @@ impl Driver {
                 slot.active = true;
                 slot.codec = codec;
                 slot.remote_held = remote_held;
-                let state = slot.active_state();
                 let transfer_for = slot.transfer_for;
-                self.emit(EventKind::CallChanged {
-                    call: call.into(),
-                    state,
-                });
+                self.emit_active(call);
                 if let Some(old) = transfer_for {
                     // RFC 3515 §2.4.5: tell the transferor the new call is up.
                     let _ = self.ua.transfer_result(now, old, 200);
@@ -1032,11 +1026,7 @@ impl Driver {
             Ok((answer, remote_held)) => {
                 let _ = self.ua.answer_reoffer(now, call, Bytes::from(answer));
                 slot.remote_held = remote_held;
-                let state = slot.active_state();
-                self.emit(EventKind::CallChanged {
-                    call: call.into(),
-                    state,
-                });
+                self.emit_active(call);
             }
             Err(e) => {
                 tracing::info!("re-offer not acceptable: {e}");
@@ -1064,11 +1054,7 @@ impl Driver {
             }
             Err(e) => tracing::warn!("answer to our re-INVITE unusable: {e}"),
         }
-        let state = slot.active_state();
-        self.emit(EventKind::CallChanged {
-            call: call.into(),
-            state,
-        });
+        self.emit_active(call);
     }
 
     /// The far end asks us to call `target` instead (blind transfer, RFC 3515): place the
