@@ -15,6 +15,14 @@ const COMMANDS: &[&str] = &[
     "transfer",
     "load_settings",
     "save_settings",
+    "trust_certificate",
+    "load_preferences",
+    "save_preferences",
+    "list_devices",
+    "test_audio",
+    "set_volume",
+    "history",
+    "clear_history",
 ];
 
 fn main() {

@@ -2,8 +2,12 @@
 //! to the engine and returns the engine's `{ code, message }` error. No logic lives here.
 
 use crate::phone::Phone;
-use tauri::{AppHandle, State};
-use wren_engine::{AccountSettings, CallId, EngineError, MediaOptions, Snapshot};
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, Manager, State};
+use wren_engine::{
+    AccountSettings, CallId, CpalBackend, EngineError, HistoryEntry, MediaOptions, Preferences,
+    Snapshot,
+};
 
 /// The SIP status a declined incoming call gets (486 Busy Here: the caller's other devices
 /// keep ringing, unlike 603).
@@ -81,9 +85,20 @@ pub async fn transfer(
     phone.engine().await?.transfer(CallId(call), &target).await
 }
 
+/// Runs `f` on a blocking thread (keyring calls go over D-Bus; file writes sync to disk).
+async fn blocking<T: Send + 'static>(
+    app: &AppHandle,
+    f: impl FnOnce(&Phone) -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    let app = app.clone();
+    tauri::async_runtime::spawn_blocking(move || f(&app.state::<Phone>()))
+        .await
+        .map_err(|e| EngineError::new("engine.failed", e.to_string()))?
+}
+
 #[tauri::command]
-pub fn load_settings(phone: State<'_, Phone>) -> Result<Option<AccountSettings>, EngineError> {
-    phone.settings.load()
+pub async fn load_settings(app: AppHandle) -> Result<Option<AccountSettings>, EngineError> {
+    blocking(&app, |phone| phone.settings.load()).await
 }
 
 /// Validates and stores the settings (the old file stays on error), then restarts the engine
@@ -94,6 +109,124 @@ pub async fn save_settings(
     phone: State<'_, Phone>,
     settings: AccountSettings,
 ) -> Result<(), EngineError> {
-    let account = phone.settings.save(&settings)?;
+    let codecs = phone.current().codec_order();
+    let account = blocking(&app, move |phone| phone.settings.save(&settings, codecs)).await?;
     phone.restart(&app, account).await
+}
+
+/// Pins the server certificate with this SHA-256 fingerprint for the account, reconnects.
+#[tauri::command]
+pub async fn trust_certificate(
+    app: AppHandle,
+    phone: State<'_, Phone>,
+    sha256: String,
+) -> Result<(), EngineError> {
+    let codecs = phone.current().codec_order();
+    let account = blocking(&app, move |phone| phone.settings.trust(&sha256, codecs)).await?;
+    phone.restart(&app, account).await
+}
+
+#[tauri::command]
+pub async fn load_preferences(app: AppHandle) -> Result<Preferences, EngineError> {
+    blocking(&app, |phone| phone.preferences.load()).await
+}
+
+/// Validates and stores the preferences, then applies them: audio and do-not-disturb at
+/// once, start-at-login through the OS, a new codec order by re-registering when no call
+/// is up (otherwise from the next start).
+#[tauri::command]
+pub async fn save_preferences(
+    app: AppHandle,
+    phone: State<'_, Phone>,
+    mut preferences: Preferences,
+) -> Result<(), EngineError> {
+    let before = phone.current();
+    // The volume is set from the call screen, not the settings screen.
+    preferences.audio.volume = before.audio.volume;
+    let saved = preferences.clone();
+    blocking(&app, move |phone| phone.preferences.save(&saved)).await?;
+    phone.set_current(preferences.clone());
+    crate::os::preferences_changed(&app, &before, &preferences);
+    let Some(engine) = phone.engine_if_running().await else {
+        return Ok(());
+    };
+    engine.set_audio(preferences.audio_prefs()).await?;
+    engine
+        .set_do_not_disturb(preferences.app.do_not_disturb)
+        .await?;
+    if before.codec_order() != preferences.codec_order()
+        && engine.snapshot().await?.calls.is_empty()
+    {
+        let codecs = preferences.codec_order();
+        if let Some(account) = blocking(&app, move |phone| phone.settings.account(codecs)).await? {
+            phone.restart(&app, account).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Audio devices by name.
+#[derive(Serialize)]
+pub struct Devices {
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+}
+
+/// The sound devices the system offers now.
+pub fn devices() -> Result<Devices, EngineError> {
+    let (inputs, outputs) = wren_engine::list_devices(&CpalBackend::default())?;
+    let names = |d: Vec<wren_engine::DeviceInfo>| d.into_iter().map(|d| d.name).collect();
+    Ok(Devices {
+        inputs: names(inputs),
+        outputs: names(outputs),
+    })
+}
+
+#[tauri::command]
+pub async fn list_devices() -> Result<Devices, EngineError> {
+    tauri::async_runtime::spawn_blocking(devices)
+        .await
+        .map_err(|e| EngineError::new("engine.failed", e.to_string()))?
+}
+
+#[tauri::command]
+pub async fn test_audio(
+    phone: State<'_, Phone>,
+    speaker: Option<String>,
+    microphone: Option<String>,
+) -> Result<(), EngineError> {
+    phone.engine().await?.test_audio(speaker, microphone).await
+}
+
+/// Speaker volume, 0 to 1: applied to the running call and kept for the next.
+#[tauri::command]
+pub async fn set_volume(
+    app: AppHandle,
+    phone: State<'_, Phone>,
+    volume: f32,
+) -> Result<(), EngineError> {
+    let mut prefs = phone.current();
+    prefs.audio.volume = volume;
+    let saved = prefs.clone();
+    blocking(&app, move |phone| phone.preferences.save(&saved)).await?;
+    phone.set_current(prefs.clone());
+    if let Some(engine) = phone.engine_if_running().await {
+        engine.set_audio(prefs.audio_prefs()).await?;
+    }
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn history(
+    phone: State<'_, Phone>,
+    limit: u32,
+) -> Result<Vec<HistoryEntry>, EngineError> {
+    phone.history()?.list(limit.min(1000)).await
+}
+
+#[tauri::command]
+pub async fn clear_history(app: AppHandle, phone: State<'_, Phone>) -> Result<(), EngineError> {
+    phone.history()?.clear().await?;
+    let _ = app.emit(crate::phone::HISTORY_CHANGED_EVENT, ());
+    Ok(())
 }

@@ -2,13 +2,15 @@
 //! opens the window and routes the UI's commands to `wren-engine` (see `commands`).
 
 mod commands;
+mod links;
+mod os;
 mod phone;
 pub mod profile;
 
 use phone::Phone;
 use std::path::Path;
 use tauri::{Manager, WebviewUrl, WebviewWindowBuilder};
-use wren_engine::SettingsStore;
+use tauri_plugin_deep_link::DeepLinkExt;
 
 /// Logs go to `DIR/wren.log`; `WREN_LOG` sets the filter as for the CLI.
 fn init_logs(dir: &Path) -> std::io::Result<()> {
@@ -43,11 +45,9 @@ pub fn run() {
     }
     tauri::Builder::default()
         // First, so a second launch only focuses the running one (and hands it deep links).
+        // With its deep-link feature, a second launch's links arrive through `on_open_url`.
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            if let Some(window) = app.get_webview_window("main") {
-                let _ = window.unminimize();
-                let _ = window.set_focus();
-            }
+            os::raise(app);
         }))
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_notification::init())
@@ -62,14 +62,33 @@ pub fn run() {
             std::fs::create_dir_all(&dir)?;
             init_logs(&dir.join("logs"))?;
             tracing::info!("profile in {}", dir.display());
-            app.manage(Phone::new(SettingsStore::new(&dir)));
+            app.manage(Phone::open(&dir));
             WebviewWindowBuilder::new(app, "main", WebviewUrl::default())
                 .title("Wren")
                 .inner_size(420.0, 680.0)
                 .data_directory(dir.join("webview"))
                 .build()?;
+            let handle = app.handle().clone();
+            if let Err(e) = os::install_tray(&handle) {
+                // A desktop without a tray still gets the window.
+                tracing::warn!("no tray icon: {e}");
+            }
+            let links = handle.clone();
+            app.deep_link().on_open_url(move |event| {
+                os::open_links(&links, event.urls().into_iter().map(String::from));
+            });
+            if let Ok(Some(urls)) = app.deep_link().get_current() {
+                os::open_links(&handle, urls.into_iter().map(String::from));
+            }
+            os::watch_devices(handle.clone());
+            tauri::async_runtime::spawn(async move {
+                if let Err(e) = handle.state::<Phone>().start_saved(&handle).await {
+                    tracing::warn!("the saved account did not start: {e}");
+                }
+            });
             Ok(())
         })
+        .on_window_event(os::window_event)
         .invoke_handler(tauri::generate_handler![
             commands::snapshot,
             commands::register,
@@ -84,6 +103,14 @@ pub fn run() {
             commands::transfer,
             commands::load_settings,
             commands::save_settings,
+            commands::trust_certificate,
+            commands::load_preferences,
+            commands::save_preferences,
+            commands::list_devices,
+            commands::test_audio,
+            commands::set_volume,
+            commands::history,
+            commands::clear_history,
         ])
         .run(tauri::generate_context!())
         .expect("the Tauri app failed to start");

@@ -1,32 +1,42 @@
-//! The one piece of app state: the settings store and the running engine, if any.
+//! The one piece of app state: the profile's stores and the running engine, if any.
 //!
 //! Each (re)start gets a new engine whose event numbers begin again at 1, so events reach the
 //! UI as `seq + base`, with `base` one past the last number the UI saw: the UI sees a gap,
 //! fetches a fresh snapshot and drops the old engine's state.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use tauri::async_runtime::JoinHandle;
-use tauri::{AppHandle, Emitter};
+use tauri::{AppHandle, Emitter, Manager};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Mutex;
 use wren_engine::{
-    AccountConfig, ConnectionState, EngineError, EngineHandle, RegistrationState, SettingsStore,
-    Snapshot,
+    AccountConfig, CallLog, ConnectionState, CpalBackend, EngineError, EngineEvent, EngineHandle,
+    HistoryStore, Preferences, PreferencesStore, RegistrationState, SettingsStore, Snapshot,
 };
 
 /// The Tauri event that carries each `EngineEvent` (the UI's `ENGINE_EVENT`).
 pub const ENGINE_EVENT: &str = "engine-event";
+/// Microphone and speaker levels, about 20 a second while audio runs.
+pub const LEVELS_EVENT: &str = "levels";
+/// The call history changed: the UI fetches it again.
+pub const HISTORY_CHANGED_EVENT: &str = "history-changed";
 
 struct Running {
     handle: EngineHandle,
     base: u64,
-    forwarder: JoinHandle<()>,
+    tasks: [JoinHandle<()>; 2],
 }
 
-/// Settings plus the engine they configure.
+/// The profile's stores plus the engine they configure.
 pub struct Phone {
     pub settings: SettingsStore,
+    pub preferences: PreferencesStore,
+    /// `None` when the database can't be opened (the app still phones; `history` says why).
+    pub history: Result<HistoryStore, EngineError>,
+    /// The preferences in force (saved, or the defaults), for the tray and links.
+    current: std::sync::Mutex<Preferences>,
     engine: Mutex<Option<Running>>,
     /// The last event number sent to the UI.
     last_seq: Arc<AtomicU64>,
@@ -36,13 +46,50 @@ fn not_configured() -> EngineError {
     EngineError::new("engine.not_configured", "no account has been saved yet")
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 impl Phone {
-    pub fn new(settings: SettingsStore) -> Self {
+    /// The stores of the profile in `dir`.
+    pub fn open(dir: &Path) -> Self {
+        let preferences = PreferencesStore::new(dir);
+        let current = preferences.load().unwrap_or_else(|e| {
+            tracing::warn!("using default preferences: {e}");
+            Preferences::default()
+        });
+        let history = HistoryStore::open(&dir.join("history.sqlite3"));
+        if let Err(e) = &history {
+            tracing::warn!("no call history this session: {e}");
+        }
         Self {
-            settings,
+            settings: SettingsStore::new(dir),
+            preferences,
+            history,
+            current: std::sync::Mutex::new(current),
             engine: Mutex::new(None),
             last_seq: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// The preferences in force.
+    pub fn current(&self) -> Preferences {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set_current(&self, prefs: Preferences) {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = prefs;
+    }
+
+    /// The history store, or why there is none.
+    pub fn history(&self) -> Result<&HistoryStore, EngineError> {
+        self.history.as_ref().map_err(Clone::clone)
     }
 
     /// The running engine, or `engine.not_configured`.
@@ -52,6 +99,11 @@ impl Phone {
             .as_ref()
             .map(|r| r.handle.clone())
             .ok_or_else(not_configured)
+    }
+
+    /// The running engine, if any.
+    pub async fn engine_if_running(&self) -> Option<EngineHandle> {
+        self.engine.lock().await.as_ref().map(|r| r.handle.clone())
     }
 
     /// The engine's snapshot in the UI's numbering; before any account, an idle one.
@@ -76,50 +128,107 @@ impl Phone {
         Ok(snap)
     }
 
-    /// Stops the current engine (if any), starts one for `account`, forwards its events to
-    /// the UI and registers.
+    /// Stops the current engine (if any), starts one for `account` with the preferences in
+    /// force, forwards its events and levels to the UI, records finished calls, and
+    /// registers.
     pub async fn restart(
         &self,
         app: &AppHandle,
         account: AccountConfig,
     ) -> Result<(), EngineError> {
+        let prefs = self.current();
         let mut running = self.engine.lock().await;
         if let Some(old) = running.take() {
             old.handle.shutdown().await;
-            old.forwarder.abort();
+            old.tasks.iter().for_each(JoinHandle::abort);
         }
         let base = self.last_seq.load(Ordering::SeqCst) + 1;
-        let (handle, mut events) = wren_engine::start_with_audio(
+        let (handle, events) = wren_engine::start_with_audio(
             account,
-            std::sync::Arc::new(wren_engine::CpalBackend::default()),
-            wren_engine::AudioPrefs::default(),
+            Arc::new(CpalBackend::default()),
+            prefs.audio_prefs(),
         );
-        let (app, last_seq) = (app.clone(), self.last_seq.clone());
-        let forwarder = tauri::async_runtime::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(mut ev) => {
-                        ev.seq += base;
-                        last_seq.store(ev.seq, Ordering::SeqCst);
-                        if let Err(e) = app.emit(ENGINE_EVENT, &ev) {
-                            tracing::warn!("could not emit an engine event: {e}");
-                        }
-                    }
-                    // The UI sees the gap and fetches a snapshot.
-                    Err(RecvError::Lagged(n)) => tracing::warn!("dropped {n} engine events"),
-                    Err(RecvError::Closed) => break,
-                }
+        handle.set_do_not_disturb(prefs.app.do_not_disturb).await?;
+        let forwarder = tauri::async_runtime::spawn(forward_events(
+            app.clone(),
+            events,
+            base,
+            self.last_seq.clone(),
+        ));
+        let mut levels = handle.levels();
+        let app_for_levels = app.clone();
+        let meters = tauri::async_runtime::spawn(async move {
+            // The engine updates the watch about 20 times a second while audio runs.
+            while levels.changed().await.is_ok() {
+                let now = *levels.borrow_and_update();
+                let _ = app_for_levels.emit(LEVELS_EVENT, now);
             }
         });
         let handle = running
             .insert(Running {
                 handle,
                 base,
-                forwarder,
+                tasks: [forwarder, meters],
             })
             .handle
             .clone();
         drop(running);
         handle.register().await
+    }
+
+    /// At launch: starts the engine for the saved account when its password is at hand.
+    pub async fn start_saved(&self, app: &AppHandle) -> Result<(), EngineError> {
+        let codecs = self.current().codec_order();
+        match self.settings.account(codecs)? {
+            Some(account) => self.restart(app, account).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Stops the engine (unregistering) before the app exits.
+    pub async fn shutdown(&self) {
+        if let Some(old) = self.engine.lock().await.take() {
+            old.handle.shutdown().await;
+            old.tasks.iter().for_each(JoinHandle::abort);
+        }
+    }
+}
+
+/// Sends one engine's events to the UI (renumbered), to the OS integration, and finished
+/// calls to the history.
+async fn forward_events(
+    app: AppHandle,
+    mut events: tokio::sync::broadcast::Receiver<EngineEvent>,
+    base: u64,
+    last_seq: Arc<AtomicU64>,
+) {
+    let mut log = CallLog::default();
+    loop {
+        match events.recv().await {
+            Ok(mut ev) => {
+                ev.seq += base;
+                last_seq.store(ev.seq, Ordering::SeqCst);
+                if let Err(e) = app.emit(ENGINE_EVENT, &ev) {
+                    tracing::warn!("could not emit an engine event: {e}");
+                }
+                crate::os::engine_event(&app, &ev.kind);
+                if let Some(entry) = log.observe(&ev.kind, now_ms()) {
+                    crate::os::call_finished(&app, &entry);
+                    let phone = app.state::<Phone>();
+                    match phone.history() {
+                        Ok(history) => match history.add(entry).await {
+                            Ok(_) => {
+                                let _ = app.emit(HISTORY_CHANGED_EVENT, ());
+                            }
+                            Err(e) => tracing::warn!("a call was not recorded: {e}"),
+                        },
+                        Err(e) => tracing::warn!("a call was not recorded: {e}"),
+                    }
+                }
+            }
+            // The UI sees the gap and fetches a snapshot.
+            Err(RecvError::Lagged(n)) => tracing::warn!("dropped {n} engine events"),
+            Err(RecvError::Closed) => break,
+        }
     }
 }

@@ -618,8 +618,12 @@ impl Driver {
                 self.do_not_disturb = on;
                 let _ = reply.send(Ok(()));
             }
-            Command::TestAudio(reply) => {
-                let _ = reply.send(self.test_audio(now));
+            Command::TestAudio {
+                speaker,
+                microphone,
+                reply,
+            } => {
+                let _ = reply.send(self.test_audio(now, speaker, microphone));
             }
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot.clone());
@@ -676,12 +680,14 @@ impl Driver {
         Ok(())
     }
 
-    fn test_audio(&mut self, now: Instant) -> Result<(), EngineError> {
-        let speaker = Speaker::new(
-            self.audio
-                .open_playback(self.audio.prefs.speaker.as_deref())?,
-        );
-        let capture = self.audio.open_capture()?;
+    fn test_audio(
+        &mut self,
+        now: Instant,
+        speaker: Option<String>,
+        microphone: Option<String>,
+    ) -> Result<(), EngineError> {
+        let speaker = Speaker::new(self.audio.open_playback(speaker.as_deref())?);
+        let capture = self.audio.open_capture_from(microphone.as_deref())?;
         let meter = capture.meter();
         self.local_sound = Some(LocalSound {
             speaker,

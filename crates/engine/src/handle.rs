@@ -51,7 +51,11 @@ pub(crate) enum Command {
     },
     SetAudio(AudioPrefs, Reply<()>),
     SetDoNotDisturb(bool, Reply<()>),
-    TestAudio(Reply<()>),
+    TestAudio {
+        speaker: Option<String>,
+        microphone: Option<String>,
+        reply: Reply<()>,
+    },
     Snapshot(oneshot::Sender<Snapshot>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -166,10 +170,20 @@ impl EngineHandle {
         self.ask(|reply| Command::SetDoNotDisturb(on, reply)).await
     }
 
-    /// Plays a one-second test tone on the speaker while metering the microphone (see
-    /// [`EngineHandle::levels`]).
-    pub async fn test_audio(&self) -> Result<(), EngineError> {
-        self.ask(Command::TestAudio).await
+    /// Plays a one-second test tone on `speaker` while metering `microphone` (see
+    /// [`EngineHandle::levels`]); `None` is the system default. The devices need not be the
+    /// saved ones, so the settings screen can test before saving.
+    pub async fn test_audio(
+        &self,
+        speaker: Option<String>,
+        microphone: Option<String>,
+    ) -> Result<(), EngineError> {
+        self.ask(|reply| Command::TestAudio {
+            speaker,
+            microphone,
+            reply,
+        })
+        .await
     }
 
     /// Microphone and speaker levels, updated about 20 times a second while audio runs.

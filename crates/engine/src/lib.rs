@@ -6,8 +6,12 @@ mod config;
 mod driver;
 mod error;
 mod event;
+mod files;
 mod handle;
+mod history;
 mod media;
+mod preferences;
+mod secrets;
 mod settings;
 mod wss;
 
@@ -18,7 +22,13 @@ pub use event::{
     Direction, EngineEvent, EventKind, RegistrationState, Snapshot,
 };
 pub use handle::EngineHandle;
+pub use history::{CallLog, HistoryEntry, HistoryOutcome, HistoryStore};
 pub use media::{AudioInput, AudioOutput, AudioPrefs, Levels, MediaOptions};
+pub use preferences::{
+    AppChoice, AudioChoice, CodecChoice, CodecName, Preferences, PreferencesStore, RingtoneName,
+    Theme,
+};
+pub use secrets::{PasswordStorage, SecretStore};
 pub use settings::{AccountSettings, SettingsStore};
 pub use wren_audio::{AudioBackend, CpalBackend, DeviceInfo, FakeBackend, Ringtone};
 pub use wren_media::CodecKind;

@@ -104,12 +104,11 @@ impl AudioEnv {
     }
 
     pub fn open_capture(&self) -> Result<Capture, EngineError> {
-        Capture::open(
-            &*self.backend,
-            self.prefs.microphone.as_deref(),
-            DeviceConfig::default(),
-        )
-        .map_err(audio_error)
+        self.open_capture_from(self.prefs.microphone.as_deref())
+    }
+
+    pub fn open_capture_from(&self, name: Option<&str>) -> Result<Capture, EngineError> {
+        Capture::open(&*self.backend, name, DeviceConfig::default()).map_err(audio_error)
     }
 }
 

@@ -118,7 +118,7 @@ impl Decoder for OpusDecoder {
 
     fn recover(&mut self, next: &[u8], ticks: u32, out: &mut Vec<i16>) -> bool {
         let want = ticks as usize;
-        if next.is_empty() || want % MIN_FRAME_SAMPLES != 0 || want > MAX_PACKET_SAMPLES {
+        if next.is_empty() || !want.is_multiple_of(MIN_FRAME_SAMPLES) || want > MAX_PACKET_SAMPLES {
             return false;
         }
         match self.inner.decode(next, &mut self.buf[..want], true) {

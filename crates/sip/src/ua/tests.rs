@@ -347,7 +347,7 @@ fn reinvite_491_is_retried_once_within_rfc3261_bounds() {
             let at = p.ua.poll_timeout().expect("a retry is scheduled");
             let delay = (at - p.now).as_millis() as u64;
             assert!(
-                (bounds.0..=bounds.1).contains(&delay) && delay % 10 == 0,
+                (bounds.0..=bounds.1).contains(&delay) && delay.is_multiple_of(10),
                 "caller {caller}, seed {seed}: {delay} ms"
             );
             delays.push(delay);

@@ -4,45 +4,19 @@ import type { CallId } from '../bindings/CallId';
 import type { EngineError } from '../bindings/EngineError';
 import type { EngineEvent } from '../bindings/EngineEvent';
 import type { Snapshot } from '../bindings/Snapshot';
+import type { AccountSettings } from '../bindings/AccountSettings';
+import type { HistoryEntry } from '../bindings/HistoryEntry';
+import type { Preferences } from '../bindings/Preferences';
 
-/** Account settings as the settings screen edits them (the `save_settings` DTO). */
-export interface AccountSettings {
-  display_name: string;
-  /** `user@domain`, with or without a `sip:` prefix. */
-  sip_address: string;
-  /** Empty means "same as the user part of the SIP address". */
-  auth_user: string;
-  password: string;
-  /** `wss://host[:port][/path]` or `ws://...`. */
-  server: string;
-  /** Seconds, 60 to 86400. */
-  register_expires: number;
-  /** Where the password is kept; `keyring` fails with `secrets.unavailable` when there is none. */
-  password_storage: PasswordStorage;
-  /** A pinned server certificate (SHA-256 fingerprint, `AB:CD:...`), or null. */
-  trusted_certificate: string | null;
-}
-
-export type PasswordStorage = 'keyring' | 'session' | 'file';
-
-export type CodecName = 'opus' | 'pcmu' | 'pcma';
-export type Ringtone = 'classic' | 'soft' | 'off';
-export type Theme = 'system' | 'light' | 'dark';
-
-/** Everything besides the account (the `save_preferences` DTO). A null device is the system default. */
-export interface Preferences {
-  audio: { microphone: string | null; speaker: string | null; ringer: string | null; ringtone: Ringtone };
-  /** In order of preference; at least one enabled. */
-  codecs: { name: CodecName; enabled: boolean }[];
-  app: {
-    start_at_login: boolean;
-    close_to_tray: boolean;
-    notifications: boolean;
-    theme: Theme;
-    confirm_links: boolean;
-    do_not_disturb: boolean;
-  };
-}
+// Settings, preferences and history entries are generated from the engine's Rust types
+// (ui/gen-bindings.sh); the names below are the ones the UI has always used.
+export type { AccountSettings } from '../bindings/AccountSettings';
+export type { PasswordStorage } from '../bindings/PasswordStorage';
+export type { CodecName } from '../bindings/CodecName';
+export type { RingtoneName as Ringtone } from '../bindings/RingtoneName';
+export type { Theme } from '../bindings/Theme';
+export type { Preferences } from '../bindings/Preferences';
+export type { HistoryEntry } from '../bindings/HistoryEntry';
 
 /** Audio devices by name, as `list_devices` returns them. */
 export interface Devices {
@@ -60,16 +34,6 @@ export interface Levels {
 export interface DialRequest {
   target: string;
   confirm: boolean;
-}
-
-/** One past call, as `history` returns them (newest first). */
-export interface HistoryEntry {
-  id: number;
-  direction: 'incoming' | 'outgoing';
-  remote: string;
-  started_at_ms: number;
-  duration_s: number;
-  outcome: 'answered' | 'missed' | 'declined' | 'cancelled' | 'rejected' | 'failed' | 'transferred';
 }
 
 /** A failed command: always carries the engine's stable code; match on `code` only. */
