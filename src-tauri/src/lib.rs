@@ -34,6 +34,9 @@ fn init_logs(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `identifier` in tauri.conf.json.
+const IDENTIFIER: &str = "org.wren.softphone";
+
 /// Runs the app until its window closes.
 pub fn run() {
     let profile =
@@ -46,9 +49,15 @@ pub fn run() {
     tauri::Builder::default()
         // First, so a second launch only focuses the running one (and hands it deep links).
         // With its deep-link feature, a second launch's links arrive through `on_open_url`.
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
-            os::raise(app);
-        }))
+        .plugin(
+            tauri_plugin_single_instance::Builder::new()
+                .dbus_id(profile::instance_id(IDENTIFIER, profile.as_deref()))
+                .callback(|app, args, _cwd| {
+                    os::raise(app);
+                    os::open_links_in_args(app, args);
+                })
+                .build(),
+        )
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(window_state.build())
@@ -80,6 +89,7 @@ pub fn run() {
             if let Ok(Some(urls)) = app.deep_link().get_current() {
                 os::open_links(&handle, urls.into_iter().map(String::from));
             }
+            os::open_links_in_args(&handle, std::env::args().collect());
             os::watch_devices(handle.clone());
             tauri::async_runtime::spawn(async move {
                 if let Err(e) = handle.state::<Phone>().start_saved(&handle).await {

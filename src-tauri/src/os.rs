@@ -238,6 +238,18 @@ pub fn open_links(app: &AppHandle, links: impl IntoIterator<Item = String>) {
     }
 }
 
+/// Links among other arguments (`--profile DIR sip:bob@host`). A lone link argument is the
+/// deep-link plugin's, which hands it to `open_links` itself.
+pub fn open_links_in_args(app: &AppHandle, args: Vec<String>) {
+    if args.len() > 2 {
+        let links = args
+            .into_iter()
+            .skip(1)
+            .filter(|a| dial_target(a).is_some());
+        open_links(app, links);
+    }
+}
+
 /// Closing the window hides it when the user chose "close to tray".
 pub fn window_event(window: &Window, event: &WindowEvent) {
     if let WindowEvent::CloseRequested { api, .. } = event {
