@@ -43,6 +43,12 @@ export PULSE_SERVER="unix:$lab/pulse/native"
 step "unit, vector, scenario and interop tests"
 cargo test --workspace --locked
 
+step "desktop app end to end (Xvfb, WebKitWebDriver, the lab, PulseAudio, gnome-keyring)"
+WREN_E2E_ARTIFACTS="${WREN_E2E_ARTIFACTS:-$root/target/e2e-artifacts}" "$root/tests/e2e/run.sh"
+
+step "Debian package: tauri build --debug, then its control file and desktop entry"
+"$root/tests/package.sh" --debug
+
 step "fuzz briefly"
 "$root/fuzz/run.sh" "${WREN_FUZZ_SECONDS:-20}"
 

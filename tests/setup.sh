@@ -7,7 +7,9 @@ need=()
 for pkg in build-essential pkg-config cmake git ca-certificates curl libasound2-dev \
   pulseaudio pulseaudio-utils libasound2-plugins \
   libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev \
-  libayatana-appindicator3-dev libxdo-dev libssl-dev; do
+  libayatana-appindicator3-dev libxdo-dev libssl-dev \
+  xvfb webkit2gtk-driver dbus dbus-bin libglib2.0-bin gnome-keyring libsecret-tools \
+  desktop-file-utils; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_=sudo

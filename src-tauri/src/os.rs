@@ -238,16 +238,16 @@ pub fn open_links(app: &AppHandle, links: impl IntoIterator<Item = String>) {
     }
 }
 
-/// Links among other arguments (`--profile DIR sip:bob@host`). A lone link argument is the
-/// deep-link plugin's, which hands it to `open_links` itself.
+/// Links on a command line (the desktop entry's `wren-desktop %u`, or after `--profile DIR`),
+/// at launch or forwarded by a second launch. The deep-link plugin has no schemes configured,
+/// so on Linux it never reports these itself (it would only take a lone argument, and a link
+/// would then be dialled twice); the desktop entry registers the schemes.
 pub fn open_links_in_args(app: &AppHandle, args: Vec<String>) {
-    if args.len() > 2 {
-        let links = args
-            .into_iter()
-            .skip(1)
-            .filter(|a| dial_target(a).is_some());
-        open_links(app, links);
-    }
+    let links = args
+        .into_iter()
+        .skip(1)
+        .filter(|a| dial_target(a).is_some());
+    open_links(app, links);
 }
 
 /// Closing the window hides it when the user chose "close to tray".

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job, for now: set up, start the lab, and place a real call with `wren`: alice (over
-# WSS, through Kamailio) calls bob (baresip), sends a 1 kHz tone, records bob's 440 Hz tone,
-# and prints the result. The desktop app takes this over later.
+# The CLI demo: set up, start the lab, and place a real call with `wren`: alice (over WSS,
+# through Kamailio) calls bob (baresip), sends a 1 kHz tone, records bob's 440 Hz tone, and
+# prints the result. Needs no display or sound card; the desktop app's demo is app-demo.sh.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"

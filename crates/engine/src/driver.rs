@@ -377,8 +377,24 @@ impl Driver {
             kind,
         };
         self.snapshot.apply(&ev);
-        // Events carry identities (remote parties): log only what happened.
-        tracing::debug!(seq = ev.seq, "event {}", ev.kind.name());
+        // Events carry identities (remote parties): log only what happened. Registration and
+        // connection changes carry none and are what a user's log is read for.
+        match &ev.kind {
+            EventKind::Registration(r) => match r {
+                RegistrationState::Registered { expires } => {
+                    tracing::info!("registered (expires in {expires} s)")
+                }
+                RegistrationState::Failed { error, status } => {
+                    tracing::info!(?status, "registration failed: {}", error.code)
+                }
+                RegistrationState::Registering => tracing::info!("registering"),
+                RegistrationState::Unregistered => tracing::info!("unregistered"),
+            },
+            EventKind::Connection(ConnectionState::Disconnected {
+                error, retry_in_ms, ..
+            }) => tracing::info!(?retry_in_ms, "disconnected: {}", error.code),
+            kind => tracing::debug!(seq = ev.seq, "event {}", kind.name()),
+        }
         // No subscriber is fine: the snapshot still has it.
         let _ = self.events.send(ev);
     }
