@@ -173,8 +173,8 @@ pub struct Devices {
 }
 
 /// The sound devices the system offers now.
-pub fn devices() -> Result<Devices, EngineError> {
-    let (inputs, outputs) = wren_engine::list_devices(&CpalBackend::default())?;
+pub fn devices(audio: &CpalBackend) -> Result<Devices, EngineError> {
+    let (inputs, outputs) = wren_engine::list_devices(audio)?;
     let names = |d: Vec<wren_engine::DeviceInfo>| d.into_iter().map(|d| d.name).collect();
     Ok(Devices {
         inputs: names(inputs),
@@ -183,10 +183,8 @@ pub fn devices() -> Result<Devices, EngineError> {
 }
 
 #[tauri::command]
-pub async fn list_devices() -> Result<Devices, EngineError> {
-    tauri::async_runtime::spawn_blocking(devices)
-        .await
-        .map_err(|e| EngineError::new("engine.failed", e.to_string()))?
+pub async fn list_devices(app: AppHandle) -> Result<Devices, EngineError> {
+    blocking(&app, |phone| devices(&phone.audio)).await
 }
 
 #[tauri::command]

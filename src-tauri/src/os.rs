@@ -276,8 +276,9 @@ pub fn watch_devices(app: AppHandle) {
             if !visible {
                 continue;
             }
-            let Ok(Ok(now)) = tauri::async_runtime::spawn_blocking(crate::commands::devices).await
-            else {
+            let audio = app.state::<Phone>().audio.clone();
+            let list = move || crate::commands::devices(&audio);
+            let Ok(Ok(now)) = tauri::async_runtime::spawn_blocking(list).await else {
                 continue;
             };
             let names = (now.inputs, now.outputs);

@@ -35,6 +35,8 @@ pub struct Phone {
     pub preferences: PreferencesStore,
     /// `None` when the database can't be opened (the app still phones; `history` says why).
     pub history: Result<HistoryStore, EngineError>,
+    /// The sound system, connected once (a PulseAudio client is a connection).
+    pub audio: Arc<CpalBackend>,
     /// The preferences in force (saved, or the defaults), for the tray and links.
     current: std::sync::Mutex<Preferences>,
     engine: Mutex<Option<Running>>,
@@ -65,10 +67,16 @@ impl Phone {
         if let Err(e) = &history {
             tracing::warn!("no call history this session: {e}");
         }
+        let audio = Arc::new(CpalBackend::default());
+        match audio.fallback_reason() {
+            Some(why) => tracing::info!("sound through {} ({why})", audio.host_name()),
+            None => tracing::info!("sound through {}", audio.host_name()),
+        }
         Self {
             settings: SettingsStore::new(dir),
             preferences,
             history,
+            audio,
             current: std::sync::Mutex::new(current),
             engine: Mutex::new(None),
             last_seq: Arc::new(AtomicU64::new(0)),
@@ -143,11 +151,8 @@ impl Phone {
             old.tasks.iter().for_each(JoinHandle::abort);
         }
         let base = self.last_seq.load(Ordering::SeqCst) + 1;
-        let (handle, events) = wren_engine::start_with_audio(
-            account,
-            Arc::new(CpalBackend::default()),
-            prefs.audio_prefs(),
-        );
+        let (handle, events) =
+            wren_engine::start_with_audio(account, self.audio.clone(), prefs.audio_prefs());
         handle.set_do_not_disturb(prefs.app.do_not_disturb).await?;
         let forwarder = tauri::async_runtime::spawn(forward_events(
             app.clone(),

@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CTL = os.path.join(ROOT, "tests", "lab", "ctl.sh")
 sys.path.insert(0, HERE)
-from procs import TICK, cpu_ticks, rss_kb, tree  # noqa: E402
+from procs import TICK, cpu_ticks, rss_kb, thread_ticks, tree  # noqa: E402
 
 IDLE_CPU_S = 60
 CALL_CPU_S = 20
@@ -161,8 +161,12 @@ def main():
         wren = tree(app.pid)
         out["rss_call_mb"] = {"app": round(rss_kb(app.pid) / 1024, 1),
                               "app_and_webkit": round(sum(rss_kb(p) for p in wren) / 1024, 1)}
+        threads_before = thread_ticks(app.pid)
         cpu = cpu_percent({"wren": wren, "wren_app_only": [app.pid],
                            "baresip": [peers["baresip"]]}, CALL_CPU_S)
+        threads = {k: round(100.0 * (v - threads_before.get(k, 0)) / TICK / CALL_CPU_S, 2)
+                   for k, v in thread_ticks(app.pid).items()}
+        out["cpu_call_app_threads"] = dict(sorted(threads.items(), key=lambda kv: -kv[1])[:6])
         cpu["wren_vs_baresip"] = ratio(cpu["wren"], cpu["baresip"])
         out["cpu_call_percent_of_core"] = cpu
         log("in call: RSS %s, CPU %s" % (out["rss_call_mb"], cpu))

@@ -52,3 +52,22 @@ def rss_kb(pid):
 
 def tree(pid):
     return [pid] + children(pid)
+
+
+def thread_ticks(pid):
+    """{thread name: CPU ticks} of one process (threads of one name added up)."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                comm = f.read().strip()
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[comm] = out.get(comm, 0) + int(fields[11]) + int(fields[12])
+    return out

@@ -134,6 +134,10 @@ mkdir -p "$work/home" "$work/xdg"
 chmod 700 "$work/xdg"
 export HOME=$work/home XDG_RUNTIME_DIR=$work/xdg
 unset XDG_CONFIG_HOME XDG_DATA_HOME XDG_CACHE_HOME
+# A desktop session has the PulseAudio cookie its first client made; make ours the same way.
+# Without any cookie the app's native PulseAudio client is refused and it falls back to ALSA.
+pactl info >/dev/null
+[[ -s $HOME/.config/pulse/cookie ]] || die "pactl made no PulseAudio cookie in $HOME"
 set +e
 # shellcheck disable=SC2016  # expanded by the inner shell
 dbus-run-session -- bash -c '

@@ -21,6 +21,11 @@ fn backend() -> CpalBackend {
 }
 
 #[test]
+fn a_running_pulseaudio_is_used_natively_not_through_alsa() {
+    assert_eq!(backend().host_name(), "PulseAudio");
+}
+
+#[test]
 fn lists_the_default_devices() {
     let backend = backend();
     for direction in [Direction::Input, Direction::Output] {

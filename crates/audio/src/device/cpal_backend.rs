@@ -1,5 +1,5 @@
-//! The system's sound devices through cpal's default host (ALSA on Linux, which reaches
-//! PulseAudio or PipeWire through its `default` device).
+//! The system's sound devices through cpal: PulseAudio's native protocol where a server runs
+//! (PulseAudio itself, or PipeWire's pulse server), otherwise the default host (ALSA on Linux).
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{
@@ -20,6 +20,8 @@ const SCRATCH_FRAMES: usize = 4096;
 /// cpal's default host.
 pub struct CpalBackend {
     host: cpal::Host,
+    /// Why PulseAudio's own protocol is not in use, when a server seemed to be there.
+    fallback: Option<String>,
 }
 
 impl std::fmt::Debug for CpalBackend {
@@ -37,11 +39,32 @@ impl Default for CpalBackend {
 }
 
 impl CpalBackend {
-    /// The platform's default host.
+    /// PulseAudio's own protocol where a server answers (PipeWire's pulse server too), else
+    /// the platform's default host (ALSA on Linux).
     pub fn new() -> Self {
+        let mut fallback = None;
+        #[cfg(any(target_os = "linux", target_os = "freebsd"))]
+        if cpal::available_hosts().contains(&cpal::HostId::PulseAudio) {
+            // A socket that doesn't answer (a stale server) falls back to ALSA.
+            match cpal::host_from_id(cpal::HostId::PulseAudio) {
+                Ok(host) => return CpalBackend { host, fallback },
+                Err(e) => fallback = Some(e.to_string()),
+            }
+        }
         CpalBackend {
             host: cpal::default_host(),
+            fallback,
         }
+    }
+
+    /// Why a PulseAudio server that seemed to run is not used (for the log).
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback.as_deref()
+    }
+
+    /// Which sound system this backend talks to (`"PulseAudio"`, `"ALSA"`, ...).
+    pub fn host_name(&self) -> &'static str {
+        self.host.id().name()
     }
 
     fn device_list(&self, direction: Direction) -> Result<Vec<cpal::Device>, AudioError> {
