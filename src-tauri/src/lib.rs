@@ -91,6 +91,7 @@ pub fn run() {
             }
             os::open_links_in_args(&handle, std::env::args().collect());
             os::watch_devices(handle.clone());
+            os::exit_on_signals(handle.clone());
             tauri::async_runtime::spawn(async move {
                 if let Err(e) = handle.state::<Phone>().start_saved(&handle).await {
                     tracing::warn!("the saved account did not start: {e}");
@@ -122,6 +123,13 @@ pub fn run() {
             commands::history,
             commands::clear_history,
         ])
-        .run(tauri::generate_context!())
-        .expect("the Tauri app failed to start");
+        .build(tauri::generate_context!())
+        .expect("the Tauri app failed to start")
+        .run(|app, event| {
+            // Quitting unregisters and hangs up (bounded by the engine's shutdown grace), so
+            // the server stops routing calls to a softphone that is gone.
+            if let tauri::RunEvent::Exit = event {
+                tauri::async_runtime::block_on(app.state::<Phone>().shutdown());
+            }
+        });
 }

@@ -262,6 +262,27 @@ pub fn window_event(window: &Window, event: &WindowEvent) {
     }
 }
 
+/// SIGTERM (a session logging out, a service manager) and SIGINT quit the app the normal way,
+/// so it unregisters first.
+pub fn exit_on_signals(app: AppHandle) {
+    #[cfg(unix)]
+    tauri::async_runtime::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::warn!("no signal handlers: SIGTERM ends the app without unregistering");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: quitting"),
+            _ = int.recv() => tracing::info!("SIGINT: quitting"),
+        }
+        app.exit(0);
+    });
+}
+
 /// Compares the device list every few seconds while the window is visible and tells the UI
 /// when it changed.
 pub fn watch_devices(app: AppHandle) {

@@ -171,16 +171,22 @@ class AppTest:
         return t0
 
     def quit_app(self):
-        """Ends the session (the driver closes the app) and waits for the app to exit, so a
-        relaunch is not taken for a second instance."""
+        """Quits the app with SIGTERM, waits for it to exit (so a relaunch is not taken for a
+        second instance), then ends the WebDriver session."""
         kids = self.driver.children()
-        self.driver.end_session()
+        # As a desktop session logging out does: SIGTERM, and the app quits cleanly.
+        for pid in kids:
+            os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + T_EXIT
         while any(alive(p) for p in kids):
             if time.monotonic() > deadline:
-                raise Failure("the app (pids %s) did not exit within %d s of the session end"
+                raise Failure("the app (pids %s) did not exit within %d s of SIGTERM"
                               % (kids, T_EXIT))
             time.sleep(0.1)
+        try:
+            self.driver.end_session()
+        except WebDriverError:
+            pass  # the browser it drove has gone, as it should
 
     # ------------------------------------------------------------------ finding and waiting
     def find_all(self, role, name=None):
@@ -589,6 +595,10 @@ class AppTest:
 
     def s5_relaunch(self):
         self.quit_app()
+        # Quitting unregisters: Kamailio no longer has a contact for alice.
+        if self.ctl("registered", "alice", check=False).returncode == 0:
+            raise Failure("alice is still registered after the app quit (no REGISTER with "
+                          "Expires: 0)")
         t0 = self.launch()
         self.wait_status('"Registered" after a relaunch with the saved profile (no input)',
                          lambda t: t == "Registered", T_REGISTER)
