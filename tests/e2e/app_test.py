@@ -21,8 +21,10 @@ Scenarios, in order, each depending on the previous ones:
      speaker), carol hangs up, the UI returns to the dialpad.
   4. wrong password: "Authentication failed", the app stays usable, the right password
      registers again.
-  5. relaunch: the same profile registers on its own at launch (settings, pinned certificate
-     and the password from the keyring).
+  5. a sip: link given to a second launch of the same profile: the running app asks "Call
+     sip:bob@...?", Call, "Connected", hang up.
+  6. relaunch: quitting (SIGTERM) unregisters; the same profile registers on its own at
+     launch (settings, pinned certificate and the password from the keyring).
 """
 import argparse
 import hashlib
@@ -593,7 +595,39 @@ class AppTest:
         self.check_password_in_keyring(PASSWORD)
         return {"status": failed}
 
-    def s5_relaunch(self):
+    def s5_dial_link(self):
+        """A sip: link handed to a second launch (as the desktop entry's `%u` does): the
+        running app comes forward, asks, and dials on "Call"."""
+        self.click("Phone")
+        link = "sip:bob@%s" % self.domain()
+        p = subprocess.run([self.app, "--profile", self.profile, link], env=self.env(),
+                           capture_output=True, text=True, timeout=30)
+        if p.returncode != 0:
+            raise Failure("the second launch with %s exited %d: %s" % (link, p.returncode,
+                                                                      p.stderr[-2000:]))
+        dialog = self.element("any", "Call %s?" % link, T_UI)
+        self.screenshot("dial-link-confirm")
+        confirm = self.driver.execute("return arguments[0].querySelector('button')", dialog)
+        if norm(self.text_of(confirm)) != "Call":
+            raise Failure("the link's question has no \"Call\" button first: %r"
+                          % self.text_of(confirm))
+        self.driver.click(confirm)
+        self.wait('"Call state" to be "Connected" (bob, from the link)',
+                  lambda: self.call_state() == "Connected", T_CALL)
+        self.click("Hang up")
+        self.wait("the dialpad to come back after hanging up the linked call",
+                  lambda: self.find("textbox", "Number or SIP address") and self.call_state() is None,
+                  T_IDLE)
+        return {"link": link}
+
+    def domain(self):
+        with open(os.path.join(self.lab, "lab.env")) as f:
+            for line in f:
+                if line.startswith("WREN_LAB_DOMAIN="):
+                    return line.strip().split("=", 1)[1]
+        raise Failure("lab.env has no WREN_LAB_DOMAIN")
+
+    def s6_relaunch(self):
         self.quit_app()
         # Quitting unregisters: Kamailio no longer has a contact for alice.
         if self.ctl("registered", "alice", check=False).returncode == 0:
@@ -640,7 +674,8 @@ class AppTest:
             self.scenario("2 call bob, audio both ways, history", self.s2_call_bob)
             self.scenario("3 incoming call from carol", self.s3_incoming_from_carol)
             self.scenario("4 wrong password, then fixed", self.s4_wrong_password)
-            self.scenario("5 relaunch registers from the saved profile", self.s5_relaunch)
+            self.scenario("5 a sip: link opened while running dials", self.s5_dial_link)
+            self.scenario("6 relaunch registers from the saved profile", self.s6_relaunch)
             ok = True
         except Exception as e:  # noqa: BLE001 - reported, then the run fails
             self.report_failure(e)
