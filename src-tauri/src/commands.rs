@@ -1,9 +1,9 @@
 //! The commands `ui/src/lib/backend/tauri.ts` invokes: each converts its arguments, forwards
 //! to the engine and returns the engine's `{ code, message }` error. No logic lives here.
 
-use crate::phone::Phone;
+use crate::phone::{blocking, Phone};
 use serde::Serialize;
-use tauri::{AppHandle, Emitter, Manager, State};
+use tauri::{AppHandle, Emitter, State};
 use wren_engine::{
     AccountSettings, CallId, CpalBackend, EngineError, HistoryEntry, MediaOptions, Preferences,
     Snapshot,
@@ -85,17 +85,6 @@ pub async fn transfer(
     phone.engine().await?.transfer(CallId(call), &target).await
 }
 
-/// Runs `f` on a blocking thread (keyring calls go over D-Bus; file writes sync to disk).
-async fn blocking<T: Send + 'static>(
-    app: &AppHandle,
-    f: impl FnOnce(&Phone) -> Result<T, EngineError> + Send + 'static,
-) -> Result<T, EngineError> {
-    let app = app.clone();
-    tauri::async_runtime::spawn_blocking(move || f(&app.state::<Phone>()))
-        .await
-        .map_err(|e| EngineError::new("engine.failed", e.to_string()))?
-}
-
 #[tauri::command]
 pub async fn load_settings(app: AppHandle) -> Result<Option<AccountSettings>, EngineError> {
     blocking(&app, |phone| phone.settings.load()).await
@@ -131,38 +120,16 @@ pub async fn load_preferences(app: AppHandle) -> Result<Preferences, EngineError
     blocking(&app, |phone| phone.preferences.load()).await
 }
 
-/// Validates and stores the preferences, then applies them: audio and do-not-disturb at
-/// once, start-at-login through the OS, a new codec order by re-registering when no call
-/// is up (otherwise from the next start).
+/// Validates and stores the preferences, then applies them (see `Phone::apply_preferences`).
 #[tauri::command]
 pub async fn save_preferences(
     app: AppHandle,
     phone: State<'_, Phone>,
     mut preferences: Preferences,
 ) -> Result<(), EngineError> {
-    let before = phone.current();
     // The volume is set from the call screen, not the settings screen.
-    preferences.audio.volume = before.audio.volume;
-    let saved = preferences.clone();
-    blocking(&app, move |phone| phone.preferences.save(&saved)).await?;
-    phone.set_current(preferences.clone());
-    crate::os::preferences_changed(&app, &before, &preferences);
-    let Some(engine) = phone.engine_if_running().await else {
-        return Ok(());
-    };
-    engine.set_audio(preferences.audio_prefs()).await?;
-    engine
-        .set_do_not_disturb(preferences.app.do_not_disturb)
-        .await?;
-    if before.codec_order() != preferences.codec_order()
-        && engine.snapshot().await?.calls.is_empty()
-    {
-        let codecs = preferences.codec_order();
-        if let Some(account) = blocking(&app, move |phone| phone.settings.account(codecs)).await? {
-            phone.restart(&app, account).await?;
-        }
-    }
-    Ok(())
+    preferences.audio.volume = phone.current().audio.volume;
+    phone.apply_preferences(&app, preferences).await
 }
 
 /// Audio devices by name.
@@ -205,13 +172,7 @@ pub async fn set_volume(
 ) -> Result<(), EngineError> {
     let mut prefs = phone.current();
     prefs.audio.volume = volume;
-    let saved = prefs.clone();
-    blocking(&app, move |phone| phone.preferences.save(&saved)).await?;
-    phone.set_current(prefs.clone());
-    if let Some(engine) = phone.engine_if_running().await {
-        engine.set_audio(prefs.audio_prefs()).await?;
-    }
-    Ok(())
+    phone.apply_preferences(&app, prefs).await
 }
 
 #[tauri::command]

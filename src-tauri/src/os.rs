@@ -123,18 +123,9 @@ async fn toggle_dnd(app: &AppHandle) {
     let phone = app.state::<Phone>();
     let mut prefs = phone.current();
     prefs.app.do_not_disturb = !prefs.app.do_not_disturb;
-    if let Err(e) = phone.preferences.save(&prefs) {
-        tracing::warn!("do not disturb not saved: {e}");
-        return;
-    }
-    phone.set_current(prefs.clone());
-    if let Some(engine) = phone.engine_if_running().await {
-        if let Err(e) = engine.set_do_not_disturb(prefs.app.do_not_disturb).await {
-            tracing::warn!("do not disturb not applied: {e}");
-        }
-    }
-    if let Some(tray) = app.try_state::<Tray>() {
-        let _ = tray.dnd.set_checked(prefs.app.do_not_disturb);
+    // Saving applies it to the engine and sets the tray's check (preferences_changed).
+    if let Err(e) = phone.apply_preferences(app, prefs).await {
+        tracing::warn!("do not disturb not changed: {e}");
     }
 }
 

@@ -181,6 +181,36 @@ impl Phone {
         handle.register().await
     }
 
+    /// Validates and saves `prefs` (the file stays on error), then applies them: the engine
+    /// takes audio and do-not-disturb at once and a new codec order by re-registering when no
+    /// call is up (otherwise from the next start); the OS takes start at login and the tray.
+    pub async fn apply_preferences(
+        &self,
+        app: &AppHandle,
+        prefs: Preferences,
+    ) -> Result<(), EngineError> {
+        let before = self.current();
+        let saved = prefs.clone();
+        blocking(app, move |phone| phone.preferences.save(&saved)).await?;
+        self.set_current(prefs.clone());
+        crate::os::preferences_changed(app, &before, &prefs);
+        let Some(engine) = self.engine_if_running().await else {
+            return Ok(());
+        };
+        engine.set_audio(prefs.audio_prefs()).await?;
+        engine.set_do_not_disturb(prefs.app.do_not_disturb).await?;
+        if before.codec_order() != prefs.codec_order() && engine.snapshot().await?.calls.is_empty()
+        {
+            let codecs = prefs.codec_order();
+            if let Some(account) =
+                blocking(app, move |phone| phone.settings.account(codecs)).await?
+            {
+                self.restart(app, account).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// At launch: starts the engine for the saved account when its password is at hand.
     pub async fn start_saved(&self, app: &AppHandle) -> Result<(), EngineError> {
         let codecs = self.current().codec_order();
@@ -197,6 +227,17 @@ impl Phone {
             old.tasks.iter().for_each(JoinHandle::abort);
         }
     }
+}
+
+/// Runs `f` on a blocking thread (keyring calls go over D-Bus; file writes sync to disk).
+pub async fn blocking<T: Send + 'static>(
+    app: &AppHandle,
+    f: impl FnOnce(&Phone) -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    let app = app.clone();
+    tauri::async_runtime::spawn_blocking(move || f(&app.state::<Phone>()))
+        .await
+        .map_err(|e| EngineError::new("engine.failed", e.to_string()))?
 }
 
 /// Sends one engine's events to the UI (renumbered), to the OS integration, and finished

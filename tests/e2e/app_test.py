@@ -337,12 +337,7 @@ class AppTest:
                 else:
                     time.sleep(0.02)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            procs.stop(proc)
         if len(data) < want:
             raise Failure("parec recorded %d of %d bytes from speaker.monitor in %g s: %s"
                           % (len(data), want, seconds + 5, proc.stderr.read().decode(errors="replace")))

@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CTL = os.path.join(ROOT, "tests", "lab", "ctl.sh")
 sys.path.insert(0, HERE)
-from procs import TICK, cpu_ticks, rss_kb, thread_ticks, tree  # noqa: E402
+from procs import TICK, cpu_ticks, rss_kb, stop, thread_ticks, tree  # noqa: E402
 
 IDLE_CPU_S = 60
 CALL_CPU_S = 20
@@ -172,12 +172,7 @@ def main():
         log("in call: RSS %s, CPU %s" % (out["rss_call_mb"], cpu))
         subprocess.run([CTL, args.lab, "baresip-hangup"], capture_output=True)
     finally:
-        app.terminate()
-        try:
-            app.wait(15)
-        except subprocess.TimeoutExpired:
-            app.kill()
-            app.wait()
+        stop(app, 15)
     print(json.dumps(out))
 
 

@@ -1,5 +1,6 @@
 """Processes under /proc: descendants, resident memory, CPU time (standard library only)."""
 import os
+import subprocess
 
 TICK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -71,3 +72,13 @@ def thread_ticks(pid):
             continue
         out[comm] = out.get(comm, 0) + int(fields[11]) + int(fields[12])
     return out
+
+
+def stop(proc, timeout=5):
+    """Ends a process we started: SIGTERM, then SIGKILL if it is still there after `timeout`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
