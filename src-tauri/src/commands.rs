@@ -5,8 +5,8 @@ use crate::phone::{blocking, Phone};
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, State};
 use wren_engine::{
-    AccountSettings, CallId, CpalBackend, EngineError, HistoryEntry, MediaOptions, Preferences,
-    Snapshot,
+    AccountId, AccountSettings, CallId, CpalBackend, EngineError, HistoryEntry, MediaOptions,
+    Preferences, Snapshot,
 };
 
 /// The SIP status a declined incoming call gets (486 Busy Here: the caller's other devices
@@ -33,9 +33,54 @@ pub async fn unregister(phone: State<'_, Phone>) -> Result<(), EngineError> {
     phone.engine().await?.unregister().await
 }
 
+/// Calls from `account` (`None`: the default account).
 #[tauri::command]
-pub async fn call(phone: State<'_, Phone>, target: String) -> Result<CallId, EngineError> {
-    phone.engine().await?.call(&target, media()).await
+pub async fn call(
+    phone: State<'_, Phone>,
+    target: String,
+    account: Option<u32>,
+) -> Result<CallId, EngineError> {
+    phone
+        .engine()
+        .await?
+        .call_from(account.map(AccountId), &target, media())
+        .await
+}
+
+#[tauri::command]
+pub async fn focus_call(phone: State<'_, Phone>, call: u64) -> Result<(), EngineError> {
+    phone.engine().await?.focus(CallId(call)).await
+}
+
+#[tauri::command]
+pub async fn merge_calls(
+    phone: State<'_, Phone>,
+    call: u64,
+    other: u64,
+) -> Result<(), EngineError> {
+    phone
+        .engine()
+        .await?
+        .merge(CallId(call), CallId(other))
+        .await
+}
+
+#[tauri::command]
+pub async fn split_call(phone: State<'_, Phone>, call: u64) -> Result<(), EngineError> {
+    phone.engine().await?.split(CallId(call)).await
+}
+
+#[tauri::command]
+pub async fn transfer_attended(
+    phone: State<'_, Phone>,
+    call: u64,
+    to: u64,
+) -> Result<(), EngineError> {
+    phone
+        .engine()
+        .await?
+        .transfer_attended(CallId(call), CallId(to))
+        .await
 }
 
 #[tauri::command]
@@ -90,8 +135,8 @@ pub async fn load_settings(app: AppHandle) -> Result<Option<AccountSettings>, En
     blocking(&app, |phone| phone.settings.load()).await
 }
 
-/// Validates and stores the settings (the old file stays on error), then restarts the engine
-/// with them and registers.
+/// Validates and stores the settings (the old file stays on error), then puts the account into
+/// the engine (changed in place, no restart) and registers.
 #[tauri::command]
 pub async fn save_settings(
     app: AppHandle,
@@ -100,7 +145,7 @@ pub async fn save_settings(
 ) -> Result<(), EngineError> {
     let codecs = phone.current().codec_order();
     let account = blocking(&app, move |phone| phone.settings.save(&settings, codecs)).await?;
-    phone.restart(&app, account).await
+    phone.apply_account(&app, account).await
 }
 
 /// Pins the server certificate with this SHA-256 fingerprint for the account, reconnects.
@@ -112,7 +157,7 @@ pub async fn trust_certificate(
 ) -> Result<(), EngineError> {
     let codecs = phone.current().codec_order();
     let account = blocking(&app, move |phone| phone.settings.trust(&sha256, codecs)).await?;
-    phone.restart(&app, account).await
+    phone.apply_account(&app, account).await
 }
 
 #[tauri::command]

@@ -133,7 +133,7 @@ async fn toggle_dnd(app: &AppHandle) {
 /// the window and, if wanted, notifies with the caller.
 pub fn engine_event(app: &AppHandle, kind: &EventKind) {
     match kind {
-        EventKind::Registration(state) => {
+        EventKind::Registration { state, .. } => {
             if let Some(tray) = app.try_state::<Tray>() {
                 let (rgb, words) = status_look(state);
                 let _ = tray.icon.set_icon(Some(with_dot(&tray.base, rgb)));

@@ -1,8 +1,8 @@
-//! The one piece of app state: the profile's stores and the running engine, if any.
+//! The one piece of app state: the profile's stores and the engine.
 //!
-//! Each (re)start gets a new engine whose event numbers begin again at 1, so events reach the
-//! UI as `seq + base`, with `base` one past the last number the UI saw: the UI sees a gap,
-//! fetches a fresh snapshot and drops the old engine's state.
+//! One engine runs for the app's life; accounts are added to it and changed in place, never
+//! by restarting it. Its events reach the UI as `seq + base` (`base` is the last number the UI
+//! saw before the engine started), so numbering never goes back.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,8 +12,8 @@ use tauri::{AppHandle, Emitter, Manager};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Mutex;
 use wren_engine::{
-    AccountConfig, CallLog, ConnectionState, CpalBackend, EngineError, EngineEvent, EngineHandle,
-    HistoryStore, Preferences, PreferencesStore, RegistrationState, SettingsStore, Snapshot,
+    AccountConfig, AccountId, CallLog, CpalBackend, EngineError, EngineEvent, EngineHandle,
+    ErrorCode, HistoryStore, Preferences, PreferencesStore, SettingsStore, Snapshot,
 };
 
 /// The Tauri event that carries each `EngineEvent` (the UI's `ENGINE_EVENT`).
@@ -40,12 +40,17 @@ pub struct Phone {
     /// The preferences in force (saved, or the defaults), for the tray and links.
     current: std::sync::Mutex<Preferences>,
     engine: Mutex<Option<Running>>,
+    /// The saved account's id in the engine, once added.
+    account: Mutex<Option<AccountId>>,
     /// The last event number sent to the UI.
     last_seq: Arc<AtomicU64>,
 }
 
 fn not_configured() -> EngineError {
-    EngineError::new("engine.not_configured", "no account has been saved yet")
+    EngineError::new(
+        ErrorCode::EngineNotConfigured,
+        "no account has been saved yet",
+    )
 }
 
 fn now_ms() -> i64 {
@@ -79,6 +84,7 @@ impl Phone {
             audio,
             current: std::sync::Mutex::new(current),
             engine: Mutex::new(None),
+            account: Mutex::new(None),
             last_seq: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -114,21 +120,14 @@ impl Phone {
         self.engine.lock().await.as_ref().map(|r| r.handle.clone())
     }
 
-    /// The engine's snapshot in the UI's numbering; before any account, an idle one.
+    /// The engine's snapshot in the UI's numbering; before the engine runs, an empty one.
     pub async fn snapshot(&self) -> Result<Snapshot, EngineError> {
         let (handle, base) = match self.engine.lock().await.as_ref() {
             Some(r) => (r.handle.clone(), r.base),
             None => {
-                return Ok(Snapshot {
-                    seq: self.last_seq.load(Ordering::SeqCst),
-                    connection: ConnectionState::Disconnected {
-                        error: not_configured(),
-                        retry_in_ms: None,
-                        certificate: None,
-                    },
-                    registration: RegistrationState::Unregistered,
-                    calls: Vec::new(),
-                })
+                let mut snap = Snapshot::empty();
+                snap.seq = self.last_seq.load(Ordering::SeqCst);
+                return Ok(snap);
             }
         };
         let mut snap = handle.snapshot().await?;
@@ -136,23 +135,16 @@ impl Phone {
         Ok(snap)
     }
 
-    /// Stops the current engine (if any), starts one for `account` with the preferences in
-    /// force, forwards its events and levels to the UI, records finished calls, and
-    /// registers.
-    pub async fn restart(
-        &self,
-        app: &AppHandle,
-        account: AccountConfig,
-    ) -> Result<(), EngineError> {
-        let prefs = self.current();
+    /// Starts the one engine of the app's life (no account yet) with the preferences in
+    /// force, forwarding its events and levels to the UI and recording finished calls.
+    pub async fn start(&self, app: &AppHandle) -> Result<EngineHandle, EngineError> {
         let mut running = self.engine.lock().await;
-        if let Some(old) = running.take() {
-            old.handle.shutdown().await;
-            old.tasks.iter().for_each(JoinHandle::abort);
+        if let Some(r) = running.as_ref() {
+            return Ok(r.handle.clone());
         }
-        let base = self.last_seq.load(Ordering::SeqCst) + 1;
-        let (handle, events) =
-            wren_engine::start_with_audio(account, self.audio.clone(), prefs.audio_prefs());
+        let prefs = self.current();
+        let base = self.last_seq.load(Ordering::SeqCst);
+        let (handle, events) = wren_engine::start_empty(self.audio.clone(), prefs.audio_prefs());
         handle.set_do_not_disturb(prefs.app.do_not_disturb).await?;
         let forwarder = tauri::async_runtime::spawn(forward_events(
             app.clone(),
@@ -177,8 +169,24 @@ impl Phone {
             })
             .handle
             .clone();
-        drop(running);
-        handle.register().await
+        Ok(handle)
+    }
+
+    /// Puts the saved account into the running engine: added the first time, changed in
+    /// place after that (no other account or call is touched), and registered.
+    pub async fn apply_account(
+        &self,
+        app: &AppHandle,
+        account: AccountConfig,
+    ) -> Result<(), EngineError> {
+        let engine = self.start(app).await?;
+        let mut id = self.account.lock().await;
+        match *id {
+            Some(existing) => engine.update_account(existing, account).await?,
+            None => *id = Some(engine.add_account(account).await?),
+        }
+        drop(id);
+        engine.register().await
     }
 
     /// Validates and saves `prefs` (the file stays on error), then applies them: the engine
@@ -199,23 +207,25 @@ impl Phone {
         };
         engine.set_audio(prefs.audio_prefs()).await?;
         engine.set_do_not_disturb(prefs.app.do_not_disturb).await?;
-        if before.codec_order() != prefs.codec_order() && engine.snapshot().await?.calls.is_empty()
-        {
+        if before.codec_order() != prefs.codec_order() {
+            // The account takes the new order for its next call; nothing reconnects.
             let codecs = prefs.codec_order();
             if let Some(account) =
                 blocking(app, move |phone| phone.settings.account(codecs)).await?
             {
-                self.restart(app, account).await?;
+                self.apply_account(app, account).await?;
             }
         }
         Ok(())
     }
 
-    /// At launch: starts the engine for the saved account when its password is at hand.
+    /// At launch: starts the engine, and the saved account in it when its password is at
+    /// hand.
     pub async fn start_saved(&self, app: &AppHandle) -> Result<(), EngineError> {
+        self.start(app).await?;
         let codecs = self.current().codec_order();
         match self.settings.account(codecs)? {
-            Some(account) => self.restart(app, account).await,
+            Some(account) => self.apply_account(app, account).await,
             None => Ok(()),
         }
     }
@@ -237,7 +247,7 @@ pub async fn blocking<T: Send + 'static>(
     let app = app.clone();
     tauri::async_runtime::spawn_blocking(move || f(&app.state::<Phone>()))
         .await
-        .map_err(|e| EngineError::new("engine.failed", e.to_string()))?
+        .map_err(|e| EngineError::new(ErrorCode::EngineFailed, e.to_string()))?
 }
 
 /// Sends one engine's events to the UI (renumbered), to the OS integration, and finished

@@ -571,6 +571,89 @@ class AppTest:
         return {"incoming": incoming, "ended": ended, "speaker_hz": heard["peak_hz"],
                 "speaker_dbfs": heard["rms_dbfs"], "history_entry": entry}
 
+    def buttons_starting(self, prefix):
+        """Visible buttons whose accessible name starts with `prefix` (names say whose call
+        they act on when there are several: "Hang up Bob")."""
+        d = self.driver
+        out = []
+        for el in d.execute(FIND_JS, ROLE_SELECTORS["button"], None) or []:
+            try:
+                if norm(d.computed_label(el)).startswith(prefix):
+                    out.append(el)
+            except WebDriverError as e:
+                if e.error in ("stale element reference", "no such element"):
+                    continue
+                raise
+        return out
+
+    def call_states(self):
+        return sorted(self.text_of(el) for el in self.find_all("any", "Call state"))
+
+    def s7_call_waiting_switch_merge(self):
+        self.click("Phone")
+        self.fill("Number or SIP address", "bob")
+        self.click("Call")
+        self.wait('"Call state" to be "Connected" (calling bob)',
+                  lambda: self.call_states() == ["Connected"], T_CALL)
+        self.ctl("linphone", "call sip:alice@127.0.0.1")
+        answer = self.wait("an Answer button for carol's waiting call",
+                           lambda: self.buttons_starting("Answer"), T_INCOMING)[0]
+        waiting = self.wait('the incoming call shown as "Call waiting from" carol',
+                            lambda: [t for t in (self.text_of(el) for el in self.driver.execute(
+                                "return Array.from(document.querySelectorAll("
+                                "'[aria-label^=\\'Incoming call from\\']'))"))
+                                if t.startswith("Call waiting from")], T_UI)
+        self.screenshot("call-waiting")
+        self.driver.click(answer)
+        self.wait("carol connected and bob on hold",
+                  lambda: self.call_states() == ["Connected", "On hold"], T_CALL)
+        self.screenshot("waiting-answered-bob-held")
+        switch = self.wait('a "Switch to" button', lambda: self.buttons_starting("Switch to"), T_UI)
+        held_before = self.driver.computed_label(switch[0])
+        self.driver.click(switch[0])
+        self.wait("the other call on hold after switching",
+                  lambda: self.call_states() == ["Connected", "On hold"]
+                  and all(norm(self.driver.computed_label(b)) != norm(held_before)
+                          for b in self.buttons_starting("Switch to")), T_CALL)
+        self.screenshot("switched")
+        self.click("Merge")
+        self.wait("both calls in the conference",
+                  lambda: self.call_states() == ["In conference", "In conference"], T_CALL)
+        # The app's cost in a two-call conference: CPU of the app process (not WebKit) over 5 s,
+        # and memory.
+        apps = [pid for root in self.driver.children() for pid in procs.tree(root)
+                if procs.name(pid).startswith("wren")]
+        t0, c0 = time.monotonic(), sum(procs.cpu_ticks(p) for p in apps)
+        time.sleep(3.0)
+        speaker = self.record_speaker(2.0, os.path.join(self.audio, "speaker-conference.wav"))
+        dt, dc = time.monotonic() - t0, sum(procs.cpu_ticks(p) for p in apps) - c0
+        self.results["conference_cpu_percent_app"] = round(
+            100.0 * dc / os.sysconf("SC_CLK_TCK") / dt, 1)
+        self.results["rss_mb_in_conference"] = self.rss_mb()
+        shares = {}
+        for hz in (BOB_TONE_HZ, CAROL_TONE_HZ):
+            p = subprocess.run([sys.executable, TONE, speaker, "--expect", str(hz), "--skip", "0.2"],
+                               capture_output=True, text=True, timeout=120)
+            shares[hz] = json.loads(p.stdout.strip().splitlines()[-1]).get("power_share_at_expect", 0.0)
+        if not all(share > 0.2 for share in shares.values()):
+            raise Failure("the conference's speaker should carry bob's and carol's tones: %s"
+                          % shares)
+        self.screenshot("conference")
+        legs = self.buttons_starting("Hang up")
+        names = [norm(self.driver.computed_label(b)) for b in legs]
+        carol = [b for b, n in zip(legs, names) if "bob" not in n.lower()]
+        if len(legs) != 2 or len(carol) != 1:
+            raise Failure("expected a named Hang up button per leg, found %s" % names)
+        self.driver.click(carol[0])
+        self.wait("bob alone, connected, after carol's leg was hung up",
+                  lambda: self.call_states() == ["Connected"], T_CALL)
+        self.screenshot("one-leg-left")
+        self.click("Hang up")
+        self.wait("the dialpad to come back", lambda: self.find("textbox", "Number or SIP address")
+                  and not self.call_states(), T_IDLE)
+        self.no_alerts("after the conference")
+        return {"waiting": waiting, "hang_up_buttons": names, "speaker_shares": shares}
+
     def s4_wrong_password(self):
         self.click("Settings")
         self.fill("Password", WRONG_PASSWORD)
@@ -668,6 +751,8 @@ class AppTest:
             self.scenario("1 settings, trust certificate, registered", self.s1_settings_trust_registered)
             self.scenario("2 call bob, audio both ways, history", self.s2_call_bob)
             self.scenario("3 incoming call from carol", self.s3_incoming_from_carol)
+            self.scenario("7 call waiting, answer, switch, merge, hang up one leg",
+                          self.s7_call_waiting_switch_merge)
             self.scenario("4 wrong password, then fixed", self.s4_wrong_password)
             self.scenario("5 a sip: link opened while running dials", self.s5_dial_link)
             self.scenario("6 relaunch registers from the saved profile", self.s6_relaunch)

@@ -2,7 +2,7 @@ import { act, fireEvent, render, screen, within } from '@testing-library/svelte'
 import userEvent from '@testing-library/user-event';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import App from './App.svelte';
-import { MockBackend } from './lib/backend/mock';
+import { engineError, MockBackend } from './lib/backend/mock';
 import type { AccountSettings, HistoryEntry, Preferences } from './lib/backend/types';
 import { DEFAULT_PREFERENCES } from './lib/preferences';
 import { EngineStore } from './lib/state/engine.svelte';
@@ -17,7 +17,7 @@ const saved: AccountSettings = {
   password_storage: 'keyring',
   trusted_certificate: null,
 };
-const ACTIVE = { state: 'active', codec: 'opus', muted: false, held: false, remote_held: false } as const;
+const ACTIVE = { state: 'active', codec: 'opus', muted: false, held: false, remote_held: false, conference: false } as const;
 const flush = () => act(() => new Promise((r) => setTimeout(r, 0)));
 
 async function setup(
@@ -51,7 +51,7 @@ afterEach(() => {
 describe('App over the mock backend', () => {
   it('saving the first settings registers', async () => {
     const { commands, user, mock } = await setup({ settings: null });
-    expect(screen.getByRole('status')).toHaveTextContent('Connecting');
+    expect(screen.getByRole('status')).toHaveTextContent('No account set up yet');
     await user.type(screen.getByLabelText('SIP address'), 'alice@example.com');
     await user.type(screen.getByLabelText('Password'), 'secret');
     await user.type(screen.getByLabelText('WebSocket server'), 'wss://sip.example.com');
@@ -59,6 +59,7 @@ describe('App over the mock backend', () => {
     expect(mock.stored?.sip_address).toBe('alice@example.com');
     expect(commands()).toContain('save_settings');
     expect(screen.getAllByRole('status')[0]).toHaveTextContent('Registered');
+    expect(within(screen.getByRole('list', { name: 'Accounts' })).getByRole('listitem')).toHaveTextContent('alice@example.com');
   });
 
   it('places a call, hangs up, says how it ended and offers the number again', async () => {
@@ -102,7 +103,7 @@ describe('App over the mock backend', () => {
 
   it('reports a refused command by its code', async () => {
     const { mock, user } = await setup();
-    mock.failNext('call', { code: 'net.not_connected', message: 'flow down' });
+    mock.failNext('call', engineError('net.not_connected', 'flow down'));
     await user.type(screen.getByLabelText('Number or SIP address'), '100{Enter}');
     expect(await screen.findByRole('alert')).toHaveTextContent('Not connected');
   });
@@ -133,7 +134,7 @@ describe('call controls over the mock backend', () => {
   it('says so when a hold is refused because another change is pending', async () => {
     const s = await setup();
     await inCall(s);
-    s.mock.failNext('set_held', { code: 'sip.request_pending', message: '491' });
+    s.mock.failNext('set_held', engineError('sip.request_pending', '491'));
     await s.user.click(screen.getByRole('button', { name: 'Hold' }));
     expect(screen.getByRole('alert')).toHaveTextContent('Another change is still in progress');
     expect(screen.getByRole('button', { name: 'Hold' })).toBeEnabled();
@@ -147,7 +148,7 @@ describe('call controls over the mock backend', () => {
     await s.user.click(within(keys).getByRole('button', { name: '1' }));
     await s.user.click(within(keys).getByRole('button', { name: '#' }));
     expect(s.mock.sent.filter((x) => x.command === 'send_dtmf').map((x) => x.args)).toEqual([[1, '1'], [1, '#']]);
-    s.mock.failNext('send_dtmf', { code: 'media.dtmf_unsupported', message: 'no telephone-event' });
+    s.mock.failNext('send_dtmf', engineError('media.dtmf_unsupported', 'no telephone-event'));
     await s.user.click(within(keys).getByRole('button', { name: '2' }));
     expect(screen.getByRole('alert')).toHaveTextContent('The other side does not accept keypad tones');
   });
@@ -172,16 +173,192 @@ describe('call controls over the mock backend', () => {
     await fireEvent.input(screen.getByRole('slider', { name: 'Speaker volume' }), { target: { value: '0.4' } });
     expect(s.mock.volume).toBe(0.4);
   });
+});
 
-  it('lists calls when there is more than one and shows the one picked', async () => {
+/** The card of the call with this remote, on top or below. */
+const card = (remote: string) => screen.getByRole('region', { name: `Call with ${remote}` });
+const stateOf = (remote: string) => within(card(remote)).getByLabelText('Call state').textContent;
+const BOB = 'sip:bob@example.com';
+const CAROL = '"Carol" <sip:carol@example.com>';
+
+/** Bob answered, then Carol answered while Bob waits on hold. */
+async function twoCalls(s: Awaited<ReturnType<typeof setup>>) {
+  await inCall(s);
+  s.mock.incoming(CAROL);
+  await s.user.click(await screen.findByRole('button', { name: 'Answer' }));
+}
+
+describe('several accounts', () => {
+  it('shows one line per account with its own state and the default marked', async () => {
+    const { mock } = await setup();
+    await act(() => mock.addAccount('work@example.org'));
+    const items = within(screen.getByRole('list', { name: 'Accounts' })).getAllByRole('listitem');
+    expect(items).toHaveLength(2);
+    expect(items[0]).toHaveTextContent('alice@example.com (default)');
+    expect(within(items[0]).getByRole('status')).toHaveTextContent('Connecting');
+    expect(items[1]).toHaveTextContent('work@example.org');
+    expect(items[1]).not.toHaveTextContent('(default)');
+    expect(within(items[1]).getByRole('status')).toHaveTextContent('Registered');
+  });
+
+  it("offers to trust each account's refused certificate by the account's name", async () => {
+    const { mock, user, lastSent } = await setup();
+    await act(() => mock.addAccount('work@example.org'));
+    mock.emit({
+      type: 'connection',
+      account: 2,
+      state: 'disconnected',
+      error: engineError('tls.untrusted_certificate', 'UnknownIssuer'),
+      retry_in_ms: null,
+      certificate: { sha256: 'AB:CD' },
+    });
+    await user.click(await screen.findByRole('button', { name: 'Trust certificate for work@example.org' }));
+    expect(lastSent('trust_certificate')).toEqual(['AB:CD']);
+    const items = within(screen.getByRole('list', { name: 'Accounts' })).getAllByRole('listitem');
+    expect(within(items[1]).getByRole('status')).toHaveTextContent('Registered');
+  });
+
+  it('calls from the account picked in "Call from", the default one preselected', async () => {
+    const { mock, user, lastSent } = await setup();
+    const work = await act(() => mock.addAccount('work@example.org'));
+    const from = screen.getByLabelText('Call from') as HTMLSelectElement;
+    expect(from.selectedOptions[0].textContent).toBe('alice@example.com');
+    await user.type(screen.getByLabelText('Number or SIP address'), '100{Enter}');
+    expect(lastSent('call')).toEqual(['100', 1]);
+    await user.click(screen.getByRole('button', { name: 'Hang up' }));
+    await user.selectOptions(screen.getByLabelText('Call from'), 'work@example.org');
+    await user.type(screen.getByLabelText('Number or SIP address'), '{Enter}');
+    expect(lastSent('call')).toEqual(['100', work]);
+    expect(mock.engineState.calls[0].account).toBe(work);
+    expect(card('100')).toHaveTextContent('via work@example.org');
+  });
+
+  it('says which account an incoming call came to', async () => {
+    const { mock } = await setup();
+    const work = await act(() => mock.addAccount('work@example.org'));
+    mock.incoming('sip:dan@example.com', work);
+    const incoming = await screen.findByRole('region', { name: 'Incoming call from sip:dan@example.com' });
+    expect(incoming).toHaveTextContent('to work@example.org');
+  });
+
+  it('says nothing about accounts with one', async () => {
+    const { mock } = await setup();
+    mock.incoming('sip:dan@example.com');
+    const incoming = await screen.findByRole('region', { name: 'Incoming call from sip:dan@example.com' });
+    expect(incoming).not.toHaveTextContent('alice@example.com');
+    expect(screen.queryByLabelText('Call from')).toBeNull();
+  });
+});
+
+describe('several calls', () => {
+  it('shows a call arriving during another as waiting; answering it holds the first', async () => {
     const s = await setup();
     await inCall(s);
-    s.mock.incoming('sip:carol@example.com');
-    await s.user.click(await screen.findByRole('button', { name: 'Answer' }));
-    const list = screen.getByRole('list', { name: 'Calls in progress' });
-    expect(screen.getByRole('region', { name: 'Call with sip:carol@example.com' })).toBeInTheDocument();
-    await s.user.click(within(list).getByRole('button', { name: /bob@example.com/ }));
-    expect(screen.getByRole('region', { name: 'Call with sip:bob@example.com' })).toBeInTheDocument();
+    s.mock.incoming(CAROL);
+    const waiting = await screen.findByRole('region', { name: `Incoming call from ${CAROL}` });
+    expect(waiting).toHaveTextContent('Call waiting from Carol');
+    expect(stateOf(BOB)).toBe('Connected');
+    await s.user.click(within(waiting).getByRole('button', { name: 'Answer' }));
+    expect(s.lastSent('answer')).toEqual([2]);
+    expect(screen.queryByRole('region', { name: `Incoming call from ${CAROL}` })).toBeNull();
+    expect(stateOf(CAROL)).toBe('Connected');
+    expect(stateOf(BOB)).toBe('On hold');
+    // The focused call is on top, with the full controls; the held one below.
+    const regions = screen.getAllByRole('region').map((r) => r.getAttribute('aria-label'));
+    expect(regions).toEqual([`Call with ${CAROL}`, `Call with ${BOB}`]);
+    expect(within(card(CAROL)).getByRole('button', { name: 'Mute' })).toBeInTheDocument();
+    const list = screen.getByRole('list', { name: 'Other calls' });
+    expect(within(list).getByRole('button', { name: 'Switch to bob@example.com' })).toBeInTheDocument();
+    expect(within(list).getAllByLabelText('Call duration')).toHaveLength(1);
+  });
+
+  it('declines a waiting call and keeps talking', async () => {
+    const s = await setup();
+    await inCall(s);
+    s.mock.incoming(CAROL);
+    await s.user.click(await screen.findByRole('button', { name: 'Decline' }));
+    expect(s.lastSent('reject')).toEqual([2]);
+    expect(stateOf(BOB)).toBe('Connected');
+    expect(screen.getByRole('button', { name: 'Hang up' })).toBeInTheDocument();
+  });
+
+  it('switches to the held call, which holds the other', async () => {
+    const s = await setup();
+    await twoCalls(s);
+    await s.user.click(screen.getByRole('button', { name: 'Switch to bob@example.com' }));
+    expect(s.lastSent('focus_call')).toEqual([1]);
+    expect(s.mock.engineState.focus).toBe(1);
+    expect(screen.getAllByRole('region').map((r) => r.getAttribute('aria-label'))).toEqual([`Call with ${BOB}`, `Call with ${CAROL}`]);
+    expect(stateOf(BOB)).toBe('Connected');
+    expect(stateOf(CAROL)).toBe('On hold');
+    expect(screen.getByRole('button', { name: 'Switch to Carol' })).toBeInTheDocument();
+  });
+
+  it('merges two calls into a conference, each leg with Split and its own Hang up', async () => {
+    const s = await setup();
+    await twoCalls(s);
+    await s.user.click(within(screen.getByRole('group', { name: 'Both calls' })).getByRole('button', { name: 'Merge' }));
+    expect(s.lastSent('merge_calls')).toEqual([2, 1]);
+    expect(stateOf(CAROL)).toBe('In conference');
+    expect(stateOf(BOB)).toBe('In conference');
+    for (const name of ['Split Carol', 'Hang up Carol', 'Split bob@example.com', 'Hang up bob@example.com']) {
+      expect(screen.getByRole('button', { name })).toBeInTheDocument();
+    }
+    expect(screen.queryByRole('button', { name: 'Merge' })).toBeNull();
+    expect(screen.queryByRole('button', { name: /^Switch to/ })).toBeNull();
+  });
+
+  it('splits a leg out of the conference onto hold', async () => {
+    const s = await setup();
+    await twoCalls(s);
+    await s.user.click(screen.getByRole('button', { name: 'Merge' }));
+    await s.user.click(screen.getByRole('button', { name: 'Split Carol' }));
+    expect(s.lastSent('split_call')).toEqual([2]);
+    expect(stateOf(CAROL)).toBe('On hold');
+    expect(stateOf(BOB)).toBe('Connected');
+    expect(screen.getAllByRole('region')[0]).toHaveAccessibleName(`Call with ${BOB}`);
+    expect(screen.getByRole('button', { name: 'Switch to Carol' })).toBeInTheDocument();
+    expect(screen.queryByRole('button', { name: /^Split/ })).toBeNull();
+  });
+
+  it('hangs up one leg of the conference and keeps the other', async () => {
+    const s = await setup();
+    await twoCalls(s);
+    await s.user.click(screen.getByRole('button', { name: 'Merge' }));
+    await s.user.click(screen.getByRole('button', { name: 'Hang up Carol' }));
+    expect(s.lastSent('hangup')).toEqual([2]);
+    expect(screen.queryByRole('region', { name: `Call with ${CAROL}` })).toBeNull();
+    expect(stateOf(BOB)).toBe('Connected');
+    expect(screen.queryByRole('list', { name: 'Other calls' })).toBeNull();
+    // One call again: its buttons have their plain names.
+    expect(screen.getByRole('button', { name: 'Hang up' })).toBeInTheDocument();
+  });
+
+  it('connects the two calls to each other (attended transfer) and ends both', async () => {
+    const s = await setup();
+    await twoCalls(s);
+    await s.user.click(screen.getByRole('button', { name: 'Transfer to other call' }));
+    expect(s.lastSent('transfer_attended')).toEqual([2, 1]);
+    expect(s.mock.engineState.calls).toEqual([]);
+    expect(screen.getByLabelText('Call state')).toHaveTextContent('Call transferred');
+    expect(screen.getByLabelText('Number or SIP address')).toBeInTheDocument();
+    const outcomes = s.mock.entries.slice(0, 2).map((e) => e.outcome);
+    expect(outcomes).toEqual(['transferred', 'transferred']);
+  });
+
+  it('places a second call from "Add call" while the first waits on hold', async () => {
+    const s = await setup();
+    await inCall(s);
+    expect(screen.queryByLabelText('Number or SIP address')).toBeNull();
+    await s.user.click(screen.getByRole('button', { name: 'Add call' }));
+    await s.user.type(screen.getByLabelText('Number or SIP address'), 'sip:carol@example.com{Enter}');
+    expect(s.lastSent('call')).toEqual(['sip:carol@example.com', null]);
+    expect(screen.queryByLabelText('Number or SIP address')).toBeNull();
+    expect(stateOf('sip:carol@example.com')).toBe('Calling');
+    expect(stateOf(BOB)).toBe('On hold');
+    expect(screen.queryByRole('button', { name: 'Transfer to other call' })).toBeNull();
+    s.mock.change(2, ACTIVE);
+    expect(await screen.findByRole('button', { name: 'Transfer to other call' })).toBeInTheDocument();
   });
 });
 
@@ -191,7 +368,7 @@ describe('keyboard', () => {
     await user.keyboard('*12#');
     expect(screen.getByLabelText('Number or SIP address')).toHaveValue('*12#');
     await user.keyboard('{Enter}');
-    expect(lastSent('call')).toEqual(['*12#']);
+    expect(lastSent('call')).toEqual(['*12#', null]);
   });
 
   it('Escape hangs up the current call', async () => {
@@ -216,10 +393,10 @@ describe('keyboard', () => {
 
 describe('history', () => {
   const entries: HistoryEntry[] = [
-    { id: 4, direction: 'incoming', remote: 'Dan <sip:dan@example.com>', started_at_ms: 4000, duration_s: 0, outcome: 'missed' },
-    { id: 3, direction: 'outgoing', remote: 'sip:bob@example.com', started_at_ms: 3000, duration_s: 12, outcome: 'answered' },
-    { id: 2, direction: 'outgoing', remote: '+15550100', started_at_ms: 2000, duration_s: 0, outcome: 'cancelled' },
-    { id: 1, direction: 'outgoing', remote: 'sip:bob@example.com', started_at_ms: 1000, duration_s: 5, outcome: 'answered' },
+    { id: 4, direction: 'incoming', remote: 'Dan <sip:dan@example.com>', account: 'alice@example.com', started_at_ms: 4000, duration_s: 0, outcome: 'missed' },
+    { id: 3, direction: 'outgoing', remote: 'sip:bob@example.com', account: 'alice@example.com', started_at_ms: 3000, duration_s: 12, outcome: 'answered' },
+    { id: 2, direction: 'outgoing', remote: '+15550100', account: 'alice@example.com', started_at_ms: 2000, duration_s: 0, outcome: 'cancelled' },
+    { id: 1, direction: 'outgoing', remote: 'sip:bob@example.com', account: 'alice@example.com', started_at_ms: 1000, duration_s: 5, outcome: 'answered' },
   ];
 
   it('offers the last distinct outgoing targets as recent numbers', async () => {
@@ -234,7 +411,7 @@ describe('history', () => {
     const list = screen.getByRole('list', { name: 'Past calls' });
     expect(within(list).getAllByRole('listitem')).toHaveLength(4);
     await user.click(within(list).getByRole('button', { name: /Missed Dan/ }));
-    expect(lastSent('call')).toEqual(['sip:dan@example.com']);
+    expect(lastSent('call')).toEqual(['sip:dan@example.com', null]);
     expect(screen.getByLabelText('Call state')).toHaveTextContent('Calling');
     await user.click(screen.getByRole('button', { name: 'Hang up' }));
     await user.click(screen.getByRole('button', { name: 'History' }));
@@ -247,7 +424,7 @@ describe('history', () => {
 describe('history failures', () => {
   it('says the history could not be read, by code', async () => {
     const { mock } = await setup();
-    mock.failNext('history', { code: 'history.failed', message: 'database is locked' });
+    mock.failNext('history', engineError('history.failed', 'database is locked'));
     await act(() => mock.clearHistory());
     expect(await screen.findByRole('alert')).toHaveTextContent('The call history could not be read or saved');
   });
@@ -257,7 +434,7 @@ describe('links and certificates', () => {
   it('calls a link at once when no confirmation is wanted', async () => {
     const { mock, lastSent } = await setup();
     await act(() => mock.dialRequest({ target: 'sip:bob@example.com', confirm: false }));
-    expect(lastSent('call')).toEqual(['sip:bob@example.com']);
+    expect(lastSent('call')).toEqual(['sip:bob@example.com', null]);
     expect(screen.getByLabelText('Call state')).toHaveTextContent('Calling');
   });
 
@@ -271,7 +448,7 @@ describe('links and certificates', () => {
     await act(() => mock.dialRequest({ target: 'tel:+15550100', confirm: true }));
     dialog = screen.getByRole('dialog', { name: 'Call tel:+15550100?' });
     await user.click(within(dialog).getByRole('button', { name: 'Call' }));
-    expect(lastSent('call')).toEqual(['tel:+15550100']);
+    expect(lastSent('call')).toEqual(['tel:+15550100', null]);
   });
 
   it('Escape in the link dialog cancels it and leaves the call alone', async () => {
@@ -289,8 +466,9 @@ describe('links and certificates', () => {
     const sha256 = '12:34:56:78:9A:BC:DE:F0';
     mock.emit({
       type: 'connection',
+      account: 1,
       state: 'disconnected',
-      error: { code: 'tls.untrusted_certificate', message: 'UnknownIssuer' },
+      error: engineError('tls.untrusted_certificate', 'UnknownIssuer'),
       retry_in_ms: null,
       certificate: { sha256 },
     });

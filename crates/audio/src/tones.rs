@@ -55,6 +55,11 @@ impl CadencedTone {
         Self::new(&[440.0, 480.0], -19.0, &[(2000, 4000)], false)
     }
 
+    /// Call waiting (another call is waiting for an answer): 440 Hz, 0.3 s twice, every 10 s.
+    pub fn call_waiting() -> Self {
+        Self::new(&[440.0], -22.0, &[(300, 200), (300, 9200)], false)
+    }
+
     /// Busy: 480 + 620 Hz, 0.5 s on, 0.5 s off.
     pub fn busy() -> Self {
         Self::new(&[480.0, 620.0], -19.0, &[(500, 500)], false)

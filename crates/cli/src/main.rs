@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 use tokio::time::{sleep_until, Instant};
 use wren_engine::{
     AccountInput, AudioInput, CallId, CallOutcome, CallState, CallStats, CodecKind,
-    ConnectionState, EngineError, EngineEvent, EngineHandle, EventKind, MediaOptions,
+    ConnectionState, EngineError, EngineEvent, EngineHandle, ErrorCode, EventKind, MediaOptions,
     RegistrationState,
 };
 
@@ -198,7 +198,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             return finish(Outcome::failed(EngineError::new(
-                "io.runtime",
+                ErrorCode::CliInternal,
                 e.to_string(),
             )))
         }
@@ -285,7 +285,10 @@ async fn run(cli: Cli) -> Outcome {
                 .answer(m, timeout, answer_after, reject, args.duration)
                 .await
         }
-        _ => Outcome::failed(EngineError::new("cli.internal", "media options missing")),
+        _ => Outcome::failed(EngineError::new(
+            ErrorCode::CliInternal,
+            "media options missing",
+        )),
     };
     engine.shutdown().await;
     outcome
@@ -297,7 +300,7 @@ fn media_options(args: &MediaArgs, codec: Option<&str>) -> Result<MediaOptions, 
         (None, Some(hz)) if hz > 0.0 && hz < 24_000.0 => AudioInput::Tone(hz),
         (None, Some(hz)) => {
             return Err(EngineError::new(
-                "cli.invalid_tone",
+                ErrorCode::CliInvalidTone,
                 format!("tone frequency {hz} Hz is outside 0-24000"),
             ))
         }
@@ -305,14 +308,14 @@ fn media_options(args: &MediaArgs, codec: Option<&str>) -> Result<MediaOptions, 
     };
     if !(args.duration.is_finite() && args.duration >= 0.0) {
         return Err(EngineError::new(
-            "cli.invalid_duration",
+            ErrorCode::CliInvalidDuration,
             "duration must be >= 0",
         ));
     }
     let codecs = match codec {
         Some(name) => Some(vec![name.parse::<CodecKind>().map_err(|_| {
             EngineError::new(
-                "cli.invalid_codec",
+                ErrorCode::CliInvalidCodec,
                 format!("unknown codec {name:?} (opus, pcmu, pcma)"),
             )
         })?]),
@@ -359,12 +362,21 @@ impl Session<'_> {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             match self.next(deadline).await {
-                Some(EventKind::Connection(ConnectionState::Connected)) => return Ok(()),
-                Some(EventKind::Connection(ConnectionState::Disconnected { error, .. })) => {
-                    return Err(error)
-                }
+                Some(EventKind::Connection {
+                    state: ConnectionState::Connected,
+                    ..
+                }) => return Ok(()),
+                Some(EventKind::Connection {
+                    state: ConnectionState::Disconnected { error, .. },
+                    ..
+                }) => return Err(error),
                 Some(_) => {}
-                None => return Err(EngineError::new("net.timeout", "could not connect in time")),
+                None => {
+                    return Err(EngineError::new(
+                        ErrorCode::NetTimeout,
+                        "could not connect in time",
+                    ))
+                }
             }
         }
     }
@@ -375,22 +387,27 @@ impl Session<'_> {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             match self.next(deadline).await {
-                Some(EventKind::Registration(RegistrationState::Registered { expires })) => {
-                    return Ok(expires)
-                }
-                Some(EventKind::Registration(RegistrationState::Failed { error, status })) => {
+                Some(EventKind::Registration {
+                    state: RegistrationState::Registered { expires },
+                    ..
+                }) => return Ok(expires),
+                Some(EventKind::Registration {
+                    state: RegistrationState::Failed { error, status },
+                    ..
+                }) => {
                     return Err(Outcome {
                         status,
                         ..Outcome::failed(error)
                     })
                 }
-                Some(EventKind::Connection(ConnectionState::Disconnected { error, .. })) => {
-                    return Err(Outcome::failed(error))
-                }
+                Some(EventKind::Connection {
+                    state: ConnectionState::Disconnected { error, .. },
+                    ..
+                }) => return Err(Outcome::failed(error)),
                 Some(_) => {}
                 None => {
                     return Err(Outcome::failed(EngineError::new(
-                        "sip.timeout",
+                        ErrorCode::SipTimeout,
                         "no answer to REGISTER in time",
                     )))
                 }
@@ -451,7 +468,7 @@ impl Session<'_> {
                 Some(_) => {}
                 None => {
                     return Outcome::failed(EngineError::new(
-                        "cli.no_incoming_call",
+                        ErrorCode::CliNoIncomingCall,
                         format!("no call arrived within {timeout} s"),
                     ))
                 }
@@ -461,7 +478,7 @@ impl Session<'_> {
         // Let it ring, but notice a caller who gives up meanwhile.
         while Instant::now() < answer_at {
             match self.next(answer_at).await {
-                Some(EventKind::CallRemoved { call: c, stats }) if c == call => {
+                Some(EventKind::CallRemoved { call: c, stats, .. }) if c == call => {
                     return Outcome {
                         result: "cancelled",
                         status: Some(487),
@@ -515,7 +532,7 @@ impl Session<'_> {
             let outer = deadline;
             let deadline = action_at.map_or(deadline, |at| at.min(deadline));
             match self.next(deadline).await {
-                Some(EventKind::CallChanged { call: c, state }) if c == call => match state {
+                Some(EventKind::CallChanged { call: c, state, .. }) if c == call => match state {
                     CallState::Active {
                         held: h,
                         remote_held: r,
@@ -540,7 +557,7 @@ impl Session<'_> {
                     } => ended = Some((outcome, status, error)),
                     _ => {}
                 },
-                Some(EventKind::CallRemoved { call: c, stats }) if c == call => {
+                Some(EventKind::CallRemoved { call: c, stats, .. }) if c == call => {
                     let (outcome, status, error) =
                         ended.unwrap_or((CallOutcome::Failed, None, None));
                     let result = match outcome {
@@ -565,14 +582,14 @@ impl Session<'_> {
                     hung_up = true;
                     match self.engine.hangup(call).await {
                         // The far end hung up at the same moment: its end is on the way.
-                        Err(e) if e.code == "sip.no_such_call" => {}
+                        Err(e) if e.code == ErrorCode::SipNoSuchCall => {}
                         Err(e) => return Outcome::failed(e),
                         Ok(()) => {}
                     }
                 }
                 None => {
                     return Outcome::failed(EngineError::new(
-                        "cli.hangup_timeout",
+                        ErrorCode::CliHangupTimeout,
                         "the call did not end after hanging up",
                     ))
                 }
@@ -598,19 +615,41 @@ fn stats_outcome(result: &'static str, stats: &CallStats) -> Outcome {
 /// One line per event for the human watching stderr.
 fn progress(kind: &EventKind) {
     let line = match kind {
-        EventKind::Connection(ConnectionState::Connecting) => "connecting".to_owned(),
-        EventKind::Connection(ConnectionState::Connected) => "connected".to_owned(),
-        EventKind::Connection(ConnectionState::Disconnected {
-            error, retry_in_ms, ..
-        }) => {
+        EventKind::Connection {
+            state: ConnectionState::Connecting,
+            ..
+        } => "connecting".to_owned(),
+        EventKind::Connection {
+            state: ConnectionState::Connected,
+            ..
+        } => "connected".to_owned(),
+        EventKind::Connection {
+            state:
+                ConnectionState::Disconnected {
+                    error, retry_in_ms, ..
+                },
+            ..
+        } => {
             format!("disconnected: {error} (retry in {retry_in_ms:?} ms)")
         }
-        EventKind::Registration(RegistrationState::Registering) => "registering".to_owned(),
-        EventKind::Registration(RegistrationState::Registered { expires }) => {
+        EventKind::Registration {
+            state: RegistrationState::Registering,
+            ..
+        } => "registering".to_owned(),
+        EventKind::Registration {
+            state: RegistrationState::Registered { expires },
+            ..
+        } => {
             format!("registered for {expires} s")
         }
-        EventKind::Registration(RegistrationState::Unregistered) => "unregistered".to_owned(),
-        EventKind::Registration(RegistrationState::Failed { error, .. }) => {
+        EventKind::Registration {
+            state: RegistrationState::Unregistered,
+            ..
+        } => "unregistered".to_owned(),
+        EventKind::Registration {
+            state: RegistrationState::Failed { error, .. },
+            ..
+        } => {
             format!("registration failed: {error}")
         }
         EventKind::CallAdded { direction, .. } => format!("call added ({direction:?})"),
@@ -619,6 +658,9 @@ fn progress(kind: &EventKind) {
             "call removed: {} packets sent, {} received, {} lost",
             stats.rtp_tx, stats.rtp_rx, stats.rx_lost
         ),
+        EventKind::AccountAdded { .. } => "account added".to_owned(),
+        EventKind::AccountRemoved { .. } => "account removed".to_owned(),
+        EventKind::Focus { .. } => return,
     };
     eprintln!("wren: {line}");
 }

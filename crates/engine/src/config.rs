@@ -1,6 +1,6 @@
 //! Account settings, validated into types the engine can trust.
 
-use crate::error::EngineError;
+use crate::error::{EngineError, ErrorCode};
 use std::fmt;
 use std::path::PathBuf;
 use wren_media::CodecKind;
@@ -17,7 +17,9 @@ pub struct ServerUrl {
 impl ServerUrl {
     /// Parses `wss://host[:port][/path]` (or `ws://`).
     pub fn parse(text: &str) -> Result<Self, EngineError> {
-        let bad = |why: &str| EngineError::new("config.invalid_server", format!("{why}: {text:?}"));
+        let bad = |why: &str| {
+            EngineError::new(ErrorCode::ConfigInvalidServer, format!("{why}: {text:?}"))
+        };
         let (secure, rest) = if let Some(r) = text.strip_prefix("wss://") {
             (true, r)
         } else if let Some(r) = text.strip_prefix("ws://") {
@@ -122,7 +124,7 @@ impl AccountInput {
         let user = self.user.trim().to_owned();
         if user.is_empty() || user.contains(|c: char| c.is_whitespace() || "@:<>;\"".contains(c)) {
             return Err(EngineError::new(
-                "config.invalid_user",
+                ErrorCode::ConfigInvalidUser,
                 "the user name is empty or has characters a SIP user can't have",
             ));
         }
@@ -133,20 +135,20 @@ impl AccountInput {
             .unwrap_or_else(|| server.host.clone());
         if domain.contains(|c: char| c.is_whitespace() || "@<>;\"/".contains(c)) {
             return Err(EngineError::new(
-                "config.invalid_domain",
+                ErrorCode::ConfigInvalidDomain,
                 "invalid SIP domain",
             ));
         }
         if self.password.is_empty() {
             return Err(EngineError::new(
-                "config.missing_password",
+                ErrorCode::ConfigMissingPassword,
                 "no password given",
             ));
         }
         if let Some(ca) = &self.ca_file {
             if !ca.is_file() {
                 return Err(EngineError::new(
-                    "config.ca_not_found",
+                    ErrorCode::ConfigCaNotFound,
                     format!("CA file {} does not exist", ca.display()),
                 ));
             }
@@ -155,7 +157,7 @@ impl AccountInput {
             None | Some("") => None,
             Some(text) => Some(crate::wss::normalise_fingerprint(text).ok_or_else(|| {
                 EngineError::new(
-                    "config.invalid_fingerprint",
+                    ErrorCode::ConfigInvalidFingerprint,
                     "a certificate fingerprint is 32 hexadecimal pairs (SHA-256)",
                 )
             })?),
@@ -163,7 +165,7 @@ impl AccountInput {
         let expires = self.register_expires.unwrap_or(600);
         if !(60..=86_400).contains(&expires) {
             return Err(EngineError::new(
-                "config.invalid_expires",
+                ErrorCode::ConfigInvalidExpires,
                 "registration expiry must be between 60 and 86400 seconds",
             ));
         }
@@ -171,7 +173,10 @@ impl AccountInput {
             .codecs
             .unwrap_or_else(|| vec![CodecKind::Opus, CodecKind::Pcmu, CodecKind::Pcma]);
         if codecs.is_empty() {
-            return Err(EngineError::new("config.no_codecs", "no codec enabled"));
+            return Err(EngineError::new(
+                ErrorCode::ConfigNoCodecs,
+                "no codec enabled",
+            ));
         }
         let auth_user = self
             .auth_user
@@ -245,7 +250,7 @@ mod tests {
             "wss://a b",
         ] {
             let e = ServerUrl::parse(bad).unwrap_err();
-            assert_eq!(e.code, "config.invalid_server", "{bad}");
+            assert_eq!(e.code, ErrorCode::ConfigInvalidServer, "{bad}");
         }
     }
 
@@ -265,13 +270,19 @@ mod tests {
     #[test]
     fn typos_get_their_own_codes() {
         type Edit = fn(&mut AccountInput);
-        let cases: [(Edit, &str); 4] = [
-            (|i| i.user = "al ice".into(), "config.invalid_user"),
-            (|i| i.password = String::new(), "config.missing_password"),
-            (|i| i.register_expires = Some(5), "config.invalid_expires"),
+        let cases: [(Edit, ErrorCode); 4] = [
+            (|i| i.user = "al ice".into(), ErrorCode::ConfigInvalidUser),
+            (
+                |i| i.password = String::new(),
+                ErrorCode::ConfigMissingPassword,
+            ),
+            (
+                |i| i.register_expires = Some(5),
+                ErrorCode::ConfigInvalidExpires,
+            ),
             (
                 |i| i.ca_file = Some("/nonexistent/ca.pem".into()),
-                "config.ca_not_found",
+                ErrorCode::ConfigCaNotFound,
             ),
         ];
         for (edit, code) in cases {

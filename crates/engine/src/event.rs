@@ -2,18 +2,18 @@
 
 use crate::error::EngineError;
 use serde::Serialize;
-use wren_sip::CallHandle;
 
-/// Our id for a call, stable for its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// The engine's id for an account, minted when it is added and never reused while the engine
+/// runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct AccountId(pub u32);
+
+/// The engine's id for a call, stable for its life and never reused while the engine runs
+/// (not the SIP Call-ID, not the user agent's handle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CallId(pub u64);
-
-impl From<CallHandle> for CallId {
-    fn from(h: CallHandle) -> Self {
-        CallId(h.0)
-    }
-}
 
 /// State of the WebSocket flow.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -74,8 +74,11 @@ pub enum CallState {
     Ringing {
         status: u16,
     },
-    /// Incoming and not answered yet.
-    Incoming,
+    /// Incoming and not answered yet; `waiting` while another call is up (call waiting: a
+    /// tone in the current call instead of the ringer).
+    Incoming {
+        waiting: bool,
+    },
     Active {
         codec: String,
         /// Our microphone is muted.
@@ -84,6 +87,8 @@ pub enum CallState {
         held: bool,
         /// The far end put us on hold.
         remote_held: bool,
+        /// A leg of the local three-way conference: it hears the other legs and the microphone.
+        conference: bool,
     },
     Ended {
         outcome: CallOutcome,
@@ -103,7 +108,8 @@ pub enum CallOutcome {
     Rejected,
     /// Cancelled before answer.
     Cancelled,
-    /// Handed over to someone else (blind transfer, RFC 3515).
+    /// Handed over to someone else (blind or attended transfer, RFC 3515), or replaced by
+    /// another call (RFC 3891).
     Transferred,
     Failed,
 }
@@ -128,20 +134,49 @@ pub struct CallStats {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
-    Connection(ConnectionState),
-    Registration(RegistrationState),
+    /// An account was added (or changed: the same id comes again with its new name).
+    AccountAdded {
+        account: AccountId,
+        /// `user@domain`, as the user knows the account.
+        name: String,
+        /// Calls go out from the default account unless the user picks another.
+        default: bool,
+    },
+    AccountRemoved {
+        account: AccountId,
+    },
+    Connection {
+        account: AccountId,
+        #[serde(flatten)]
+        #[cfg_attr(feature = "ts", ts(flatten))]
+        state: ConnectionState,
+    },
+    Registration {
+        account: AccountId,
+        #[serde(flatten)]
+        #[cfg_attr(feature = "ts", ts(flatten))]
+        state: RegistrationState,
+    },
     CallAdded {
         call: CallId,
+        account: AccountId,
         direction: Direction,
         remote: String,
     },
     CallChanged {
         call: CallId,
+        account: AccountId,
         state: CallState,
     },
     CallRemoved {
         call: CallId,
+        account: AccountId,
         stats: CallStats,
+    },
+    /// The call that has the microphone and the speaker (none: every call is held or
+    /// ringing); every conference leg has them too.
+    Focus {
+        call: Option<CallId>,
     },
 }
 
@@ -149,11 +184,14 @@ impl EventKind {
     /// The kind's name, for logs (which must not carry identities).
     pub fn name(&self) -> &'static str {
         match self {
-            EventKind::Connection(_) => "connection",
-            EventKind::Registration(_) => "registration",
+            EventKind::AccountAdded { .. } => "account_added",
+            EventKind::AccountRemoved { .. } => "account_removed",
+            EventKind::Connection { .. } => "connection",
+            EventKind::Registration { .. } => "registration",
             EventKind::CallAdded { .. } => "call_added",
             EventKind::CallChanged { .. } => "call_changed",
             EventKind::CallRemoved { .. } => "call_removed",
+            EventKind::Focus { .. } => "focus",
         }
     }
 }
@@ -167,11 +205,23 @@ pub struct EngineEvent {
     pub kind: EventKind,
 }
 
+/// One account in a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct AccountSnapshot {
+    pub account: AccountId,
+    pub name: String,
+    pub default: bool,
+    pub connection: ConnectionState,
+    pub registration: RegistrationState,
+}
+
 /// One call in a snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CallSnapshot {
     pub call: CallId,
+    pub account: AccountId,
     pub direction: Direction,
     pub remote: String,
     pub state: CallState,
@@ -182,46 +232,101 @@ pub struct CallSnapshot {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Snapshot {
     pub seq: u64,
-    pub connection: ConnectionState,
-    pub registration: RegistrationState,
+    /// In the order they were added.
+    pub accounts: Vec<AccountSnapshot>,
+    /// In the order they were added.
     pub calls: Vec<CallSnapshot>,
+    pub focus: Option<CallId>,
 }
 
 impl Snapshot {
+    /// No account, no call, before any event.
+    pub fn empty() -> Self {
+        Self::new()
+    }
+
     pub(crate) fn new() -> Self {
         Self {
             seq: 0,
-            connection: ConnectionState::Connecting,
-            registration: RegistrationState::Unregistered,
+            accounts: Vec::new(),
             calls: Vec::new(),
+            focus: None,
         }
+    }
+
+    /// The account with this id.
+    pub fn account(&self, id: AccountId) -> Option<&AccountSnapshot> {
+        self.accounts.iter().find(|a| a.account == id)
+    }
+
+    /// The call with this id.
+    pub fn call(&self, id: CallId) -> Option<&CallSnapshot> {
+        self.calls.iter().find(|c| c.call == id)
     }
 
     /// Folds an event into the snapshot (the same projection a UI makes).
     pub fn apply(&mut self, ev: &EngineEvent) {
         self.seq = ev.seq;
         match &ev.kind {
-            EventKind::Connection(c) => self.connection = c.clone(),
-            EventKind::Registration(r) => self.registration = r.clone(),
+            EventKind::AccountAdded {
+                account,
+                name,
+                default,
+            } => {
+                if *default {
+                    for a in &mut self.accounts {
+                        a.default = false;
+                    }
+                }
+                match self.accounts.iter_mut().find(|a| a.account == *account) {
+                    Some(a) => {
+                        a.name = name.clone();
+                        a.default = *default;
+                    }
+                    None => self.accounts.push(AccountSnapshot {
+                        account: *account,
+                        name: name.clone(),
+                        default: *default,
+                        connection: ConnectionState::Connecting,
+                        registration: RegistrationState::Unregistered,
+                    }),
+                }
+            }
+            EventKind::AccountRemoved { account } => {
+                self.accounts.retain(|a| a.account != *account)
+            }
+            EventKind::Connection { account, state } => {
+                if let Some(a) = self.accounts.iter_mut().find(|a| a.account == *account) {
+                    a.connection = state.clone();
+                }
+            }
+            EventKind::Registration { account, state } => {
+                if let Some(a) = self.accounts.iter_mut().find(|a| a.account == *account) {
+                    a.registration = state.clone();
+                }
+            }
             EventKind::CallAdded {
                 call,
+                account,
                 direction,
                 remote,
             } => self.calls.push(CallSnapshot {
                 call: *call,
+                account: *account,
                 direction: *direction,
                 remote: remote.clone(),
                 state: match direction {
                     Direction::Outgoing => CallState::Calling,
-                    Direction::Incoming => CallState::Incoming,
+                    Direction::Incoming => CallState::Incoming { waiting: false },
                 },
             }),
-            EventKind::CallChanged { call, state } => {
+            EventKind::CallChanged { call, state, .. } => {
                 if let Some(c) = self.calls.iter_mut().find(|c| c.call == *call) {
                     c.state = state.clone();
                 }
             }
             EventKind::CallRemoved { call, .. } => self.calls.retain(|c| c.call != *call),
+            EventKind::Focus { call } => self.focus = *call,
         }
     }
 }

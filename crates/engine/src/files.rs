@@ -1,14 +1,14 @@
 //! Writing the profile's files so that a crash or a full disk never leaves half a file: each
 //! write goes to a temporary file beside the target, is synced, then renamed over it.
 
-use crate::error::EngineError;
+use crate::error::{EngineError, ErrorCode};
 use std::io::Write;
 use std::path::Path;
 
 /// `settings.io` naming the file and what failed.
 pub(crate) fn io_error(what: &str, path: &Path, e: impl std::fmt::Display) -> EngineError {
     EngineError::new(
-        "settings.io",
+        ErrorCode::SettingsIo,
         format!("could not {what} {}: {e}", path.display()),
     )
 }

@@ -1,16 +1,22 @@
 //! `EngineHandle`: commands in, typed replies back; events out through a broadcast channel.
 
-use crate::error::EngineError;
-use crate::event::{CallId, EngineEvent, Snapshot};
+use crate::config::AccountConfig;
+use crate::error::{EngineError, ErrorCode};
+use crate::event::{AccountId, CallId, EngineEvent, Snapshot};
 use crate::media::{AudioPrefs, Levels, MediaOptions};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
 
 pub(crate) enum Command {
+    AddAccount(Box<AccountConfig>, Reply<AccountId>),
+    UpdateAccount(AccountId, Box<AccountConfig>, Reply<()>),
+    RemoveAccount(AccountId, Reply<()>),
+    SetDefaultAccount(AccountId, Reply<()>),
     Register(Reply<()>),
     Unregister(Reply<()>),
     Call {
+        account: Option<AccountId>,
         target: String,
         media: MediaOptions,
         reply: Reply<CallId>,
@@ -39,9 +45,27 @@ pub(crate) enum Command {
         held: bool,
         reply: Reply<()>,
     },
+    Focus {
+        call: CallId,
+        reply: Reply<()>,
+    },
+    Merge {
+        call: CallId,
+        other: CallId,
+        reply: Reply<()>,
+    },
+    Split {
+        call: CallId,
+        reply: Reply<()>,
+    },
     SendDtmf {
         call: CallId,
         digits: String,
+        reply: Reply<()>,
+    },
+    TransferAttended {
+        call: CallId,
+        to: CallId,
         reply: Reply<()>,
     },
     Transfer {
@@ -69,7 +93,7 @@ pub struct EngineHandle {
 }
 
 fn gone() -> EngineError {
-    EngineError::new("engine.stopped", "the engine has stopped")
+    EngineError::new(ErrorCode::EngineStopped, "the engine has stopped")
 }
 
 impl EngineHandle {
@@ -84,20 +108,62 @@ impl EngineHandle {
         self.events.subscribe()
     }
 
-    /// Registers the account (and keeps it registered); progress comes as events.
+    /// Adds an account and connects it (it registers once [`EngineHandle::register`] was
+    /// called); no other account or call is touched. The first account is the default.
+    pub async fn add_account(&self, account: AccountConfig) -> Result<AccountId, EngineError> {
+        self.ask(|reply| Command::AddAccount(Box::new(account), reply))
+            .await
+    }
+
+    /// Changes one account: new codecs apply to the next call; a new server, identity or
+    /// password reconnects and re-registers it (after its calls end, if it has any).
+    pub async fn update_account(
+        &self,
+        id: AccountId,
+        account: AccountConfig,
+    ) -> Result<(), EngineError> {
+        self.ask(|reply| Command::UpdateAccount(id, Box::new(account), reply))
+            .await
+    }
+
+    /// Removes one account: hangs up its calls, unregisters it, closes its flow.
+    pub async fn remove_account(&self, id: AccountId) -> Result<(), EngineError> {
+        self.ask(|reply| Command::RemoveAccount(id, reply)).await
+    }
+
+    /// Makes `id` the account calls go out from when none is named.
+    pub async fn set_default_account(&self, id: AccountId) -> Result<(), EngineError> {
+        self.ask(|reply| Command::SetDefaultAccount(id, reply))
+            .await
+    }
+
+    /// Registers every account (and keeps them registered, accounts added later too);
+    /// progress comes as events.
     pub async fn register(&self) -> Result<(), EngineError> {
         self.ask(Command::Register).await
     }
 
-    /// Removes the registration.
+    /// Removes every account's registration.
     pub async fn unregister(&self) -> Result<(), EngineError> {
         self.ask(Command::Unregister).await
     }
 
-    /// Places a call to a user name, `user@host` or SIP URI.
+    /// Places a call from the default account to a user name, `user@host` or SIP URI. The
+    /// call that had the microphone is put on hold.
     pub async fn call(&self, target: &str, media: MediaOptions) -> Result<CallId, EngineError> {
+        self.call_from(None, target, media).await
+    }
+
+    /// [`EngineHandle::call`] from a chosen account (`None`: the default one).
+    pub async fn call_from(
+        &self,
+        account: Option<AccountId>,
+        target: &str,
+        media: MediaOptions,
+    ) -> Result<CallId, EngineError> {
         let target = target.to_owned();
         self.ask(|reply| Command::Call {
+            account,
             target,
             media,
             reply,
@@ -105,7 +171,33 @@ impl EngineHandle {
         .await
     }
 
-    /// Answers an incoming call.
+    /// Switches to a call: it gets the microphone and speaker (resumed with a re-INVITE) and
+    /// the call or conference that had them is put on hold.
+    pub async fn focus(&self, call: CallId) -> Result<(), EngineError> {
+        self.ask(|reply| Command::Focus { call, reply }).await
+    }
+
+    /// Joins two established calls into a local three-way conference: each far end hears the
+    /// other and our microphone.
+    pub async fn merge(&self, call: CallId, other: CallId) -> Result<(), EngineError> {
+        self.ask(|reply| Command::Merge { call, other, reply })
+            .await
+    }
+
+    /// Takes a call out of the conference and puts it on hold.
+    pub async fn split(&self, call: CallId) -> Result<(), EngineError> {
+        self.ask(|reply| Command::Split { call, reply }).await
+    }
+
+    /// Attended transfer (RFC 5589): the far end of `call` is connected to the far end of
+    /// `to` (REFER with Replaces), and both calls end with outcome `transferred`. Replies once
+    /// the far end of `call` accepts or refuses to try.
+    pub async fn transfer_attended(&self, call: CallId, to: CallId) -> Result<(), EngineError> {
+        self.ask(|reply| Command::TransferAttended { call, to, reply })
+            .await
+    }
+
+    /// Answers an incoming call (the call that had the microphone is put on hold).
     pub async fn answer(&self, call: CallId, media: MediaOptions) -> Result<(), EngineError> {
         self.ask(|reply| Command::Answer { call, media, reply })
             .await

@@ -2,8 +2,8 @@
 //! `HistoryStore` keeps them in SQLite (`DIR/history.sqlite3`) on a thread of its own, so a
 //! slow disk never stalls the caller.
 
-use crate::error::EngineError;
-use crate::event::{CallId, CallOutcome, CallState, Direction, EventKind};
+use crate::error::{EngineError, ErrorCode};
+use crate::event::{AccountId, CallId, CallOutcome, CallState, Direction, EventKind};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -80,6 +80,9 @@ pub struct HistoryEntry {
     pub id: i64,
     pub direction: Direction,
     pub remote: String,
+    /// The account it was made from or came to (`user@domain`; empty for calls recorded
+    /// before accounts were kept).
+    pub account: String,
     /// Wall-clock start, milliseconds since the Unix epoch.
     pub started_at_ms: i64,
     /// Seconds talked (0 when never answered).
@@ -90,6 +93,7 @@ pub struct HistoryEntry {
 struct Pending {
     direction: Direction,
     remote: String,
+    account: String,
     started_at_ms: i64,
     answered: bool,
     outcome: Option<CallOutcome>,
@@ -99,6 +103,7 @@ struct Pending {
 #[derive(Default)]
 pub struct CallLog {
     calls: HashMap<CallId, Pending>,
+    accounts: HashMap<AccountId, String>,
 }
 
 impl CallLog {
@@ -106,8 +111,13 @@ impl CallLog {
     /// wall clock, used as the start of a call that appears.
     pub fn observe(&mut self, kind: &EventKind, now_ms: i64) -> Option<HistoryEntry> {
         match kind {
+            EventKind::AccountAdded { account, name, .. } => {
+                self.accounts.insert(*account, name.clone());
+                None
+            }
             EventKind::CallAdded {
                 call,
+                account,
                 direction,
                 remote,
             } => {
@@ -116,6 +126,7 @@ impl CallLog {
                     Pending {
                         direction: *direction,
                         remote: remote.clone(),
+                        account: self.accounts.get(account).cloned().unwrap_or_default(),
                         started_at_ms: now_ms,
                         answered: false,
                         outcome: None,
@@ -123,7 +134,7 @@ impl CallLog {
                 );
                 None
             }
-            EventKind::CallChanged { call, state } => {
+            EventKind::CallChanged { call, state, .. } => {
                 if let Some(p) = self.calls.get_mut(call) {
                     match state {
                         CallState::Active { .. } => p.answered = true,
@@ -133,19 +144,23 @@ impl CallLog {
                 }
                 None
             }
-            EventKind::CallRemoved { call, stats } => {
+            EventKind::CallRemoved { call, stats, .. } => {
                 let p = self.calls.remove(call)?;
                 let outcome = p.outcome.unwrap_or(CallOutcome::Failed);
                 Some(HistoryEntry {
                     id: 0,
                     direction: p.direction,
                     remote: p.remote,
+                    account: p.account,
                     started_at_ms: p.started_at_ms,
                     duration_s: if p.answered { stats.duration_s } else { 0.0 },
                     outcome: HistoryOutcome::classify(p.direction, outcome, p.answered),
                 })
             }
-            EventKind::Connection(_) | EventKind::Registration(_) => None,
+            EventKind::AccountRemoved { .. }
+            | EventKind::Connection { .. }
+            | EventKind::Registration { .. }
+            | EventKind::Focus { .. } => None,
         }
     }
 }
@@ -158,11 +173,11 @@ pub struct HistoryStore {
 }
 
 fn db_error(e: impl std::fmt::Display) -> EngineError {
-    EngineError::new("history.failed", format!("call history: {e}"))
+    EngineError::new(ErrorCode::HistoryFailed, format!("call history: {e}"))
 }
 
 fn closed() -> EngineError {
-    EngineError::new("history.failed", "the history thread has stopped")
+    EngineError::new(ErrorCode::HistoryFailed, "the history thread has stopped")
 }
 
 fn direction_str(d: Direction) -> &'static str {
@@ -182,9 +197,18 @@ fn migrate(db: &Connection) -> rusqlite::Result<()> {
             started_at_ms INTEGER NOT NULL,
             duration_s REAL NOT NULL,
             outcome TEXT NOT NULL
-        );
-        PRAGMA user_version = 1;",
-    )
+        );",
+    )?;
+    let version: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version < 2 {
+        // Version 2: the account of each call.
+        let has_account = db.prepare("SELECT account FROM calls LIMIT 0").is_ok();
+        if !has_account {
+            db.execute_batch("ALTER TABLE calls ADD COLUMN account TEXT NOT NULL DEFAULT ''")?;
+        }
+        db.execute_batch("PRAGMA user_version = 2;")?;
+    }
+    Ok(())
 }
 
 impl HistoryStore {
@@ -224,14 +248,15 @@ impl HistoryStore {
         self.run(move |db| {
             let tx = db.transaction()?;
             tx.execute(
-                "INSERT INTO calls (direction, remote, started_at_ms, duration_s, outcome)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO calls (direction, remote, started_at_ms, duration_s, outcome, account)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     direction_str(entry.direction),
                     entry.remote,
                     entry.started_at_ms,
                     entry.duration_s,
-                    entry.outcome.as_str()
+                    entry.outcome.as_str(),
+                    entry.account
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -250,7 +275,7 @@ impl HistoryStore {
     pub async fn list(&self, limit: u32) -> Result<Vec<HistoryEntry>, EngineError> {
         self.run(move |db| {
             let mut stmt = db.prepare(
-                "SELECT id, direction, remote, started_at_ms, duration_s, outcome
+                "SELECT id, direction, remote, started_at_ms, duration_s, outcome, account
                  FROM calls ORDER BY id DESC LIMIT ?1",
             )?;
             let rows = stmt.query_map(params![limit], |r| {
@@ -261,11 +286,12 @@ impl HistoryStore {
                     r.get::<_, i64>(3)?,
                     r.get::<_, f64>(4)?,
                     r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (id, direction, remote, started_at_ms, duration_s, outcome) = row?;
+                let (id, direction, remote, started_at_ms, duration_s, outcome, account) = row?;
                 let direction = match direction.as_str() {
                     "incoming" => Direction::Incoming,
                     "outgoing" => Direction::Outgoing,
@@ -278,6 +304,7 @@ impl HistoryStore {
                     id,
                     direction,
                     remote,
+                    account,
                     started_at_ms,
                     duration_s,
                     outcome,
@@ -304,6 +331,7 @@ mod tests {
     fn added(call: u64, direction: Direction) -> EventKind {
         EventKind::CallAdded {
             call: CallId(call),
+            account: AccountId(1),
             direction,
             remote: format!("sip:peer{call}@example.com"),
         }
@@ -312,11 +340,13 @@ mod tests {
     fn active(call: u64) -> EventKind {
         EventKind::CallChanged {
             call: CallId(call),
+            account: AccountId(1),
             state: CallState::Active {
                 codec: "opus".into(),
                 muted: false,
                 held: false,
                 remote_held: false,
+                conference: false,
             },
         }
     }
@@ -324,6 +354,7 @@ mod tests {
     fn ended(call: u64, outcome: CallOutcome) -> EventKind {
         EventKind::CallChanged {
             call: CallId(call),
+            account: AccountId(1),
             state: CallState::Ended {
                 outcome,
                 status: None,
@@ -335,6 +366,7 @@ mod tests {
     fn removed(call: u64, duration_s: f64) -> EventKind {
         EventKind::CallRemoved {
             call: CallId(call),
+            account: AccountId(1),
             stats: CallStats {
                 duration_s,
                 ..Default::default()
@@ -407,6 +439,7 @@ mod tests {
                     id: 0,
                     direction: Direction::Incoming,
                     remote: format!("sip:caller{i}@example.com"),
+                    account: "alice@example.com".into(),
                     started_at_ms: 1_700_000_000_000 + i as i64,
                     duration_s: 3.0 * i as f64,
                     outcome,
@@ -440,7 +473,7 @@ mod tests {
         let path = dir.0.join("history.sqlite3");
         std::fs::write(&path, b"this is not sqlite, but it is somebody's file").unwrap();
         let e = HistoryStore::open(&path).err().expect("an error");
-        assert_eq!(e.code, "history.failed");
+        assert_eq!(e.code, ErrorCode::HistoryFailed);
         assert_eq!(
             std::fs::read(&path).unwrap(),
             b"this is not sqlite, but it is somebody's file"

@@ -3,12 +3,14 @@
 //! [`EngineEvent`]s.
 
 mod config;
+pub mod core;
 mod driver;
 mod error;
 mod event;
 mod files;
 mod handle;
 mod history;
+pub mod hub;
 mod media;
 mod preferences;
 mod secrets;
@@ -16,10 +18,10 @@ mod settings;
 mod wss;
 
 pub use config::{AccountConfig, AccountInput, ServerUrl};
-pub use error::EngineError;
+pub use error::{EngineError, ErrorCode, Fault};
 pub use event::{
-    CallId, CallOutcome, CallSnapshot, CallState, CallStats, Certificate, ConnectionState,
-    Direction, EngineEvent, EventKind, RegistrationState, Snapshot,
+    AccountId, AccountSnapshot, CallId, CallOutcome, CallSnapshot, CallState, CallStats,
+    Certificate, ConnectionState, Direction, EngineEvent, EventKind, RegistrationState, Snapshot,
 };
 pub use handle::EngineHandle;
 pub use history::{CallLog, HistoryEntry, HistoryOutcome, HistoryStore};
@@ -53,12 +55,29 @@ pub fn start_with_audio(
     backend: Arc<dyn AudioBackend + Send + Sync>,
     prefs: AudioPrefs,
 ) -> (EngineHandle, broadcast::Receiver<EngineEvent>) {
+    spawn(Some(account), backend, prefs)
+}
+
+/// Starts an engine with no account yet (the desktop app adds its accounts, and adds,
+/// changes and removes them while it runs).
+pub fn start_empty(
+    backend: Arc<dyn AudioBackend + Send + Sync>,
+    prefs: AudioPrefs,
+) -> (EngineHandle, broadcast::Receiver<EngineEvent>) {
+    spawn(None, backend, prefs)
+}
+
+fn spawn(
+    account: Option<AccountConfig>,
+    backend: Arc<dyn AudioBackend + Send + Sync>,
+    prefs: AudioPrefs,
+) -> (EngineHandle, broadcast::Receiver<EngineEvent>) {
     let (tx, rx) = mpsc::channel(64);
     let (events, first) = broadcast::channel(1024);
     let (levels_tx, levels) = watch::channel(Levels::SILENT);
     let audio = media::AudioEnv { backend, prefs };
-    let driver = driver::Driver::new(account, rx, events.clone(), audio, levels_tx);
-    tokio::spawn(driver.run());
+    let driver = driver::Driver::new(rx, events.clone(), audio, levels_tx);
+    tokio::spawn(driver.run(account));
     (EngineHandle { tx, events, levels }, first)
 }
 

@@ -2,7 +2,7 @@
 //! ringtone, codec order, and app behaviour. Stored as `DIR/preferences.json`, validated
 //! before it is written, written atomically.
 
-use crate::error::EngineError;
+use crate::error::{EngineError, ErrorCode};
 use crate::files::{self, Access};
 use crate::media::AudioPrefs;
 use serde::{Deserialize, Serialize};
@@ -148,7 +148,7 @@ impl Default for Preferences {
 }
 
 fn invalid(message: &str) -> EngineError {
-    EngineError::new("settings.invalid", message)
+    EngineError::new(ErrorCode::SettingsInvalid, message)
 }
 
 impl Preferences {
@@ -224,7 +224,7 @@ impl PreferencesStore {
         };
         let prefs: Preferences = serde_json::from_str(&text).map_err(|e| {
             EngineError::new(
-                "settings.corrupt",
+                ErrorCode::SettingsCorrupt,
                 format!("{} is not valid preferences: {e}", self.path.display()),
             )
         })?;
@@ -236,7 +236,7 @@ impl PreferencesStore {
     pub fn save(&self, prefs: &Preferences) -> Result<(), EngineError> {
         prefs.validate()?;
         let json = serde_json::to_vec_pretty(prefs)
-            .map_err(|e| EngineError::new("settings.io", e.to_string()))?;
+            .map_err(|e| EngineError::new(ErrorCode::SettingsIo, e.to_string()))?;
         files::write_atomic(&self.path, &json, Access::Default)
     }
 }
@@ -270,7 +270,7 @@ mod tests {
         for edit in bad {
             let mut q = p.clone();
             edit(&mut q);
-            assert_eq!(store.save(&q).unwrap_err().code, "settings.invalid");
+            assert_eq!(store.save(&q).unwrap_err().code, ErrorCode::SettingsInvalid);
         }
         assert_eq!(
             std::fs::read(dir.0.join("preferences.json")).unwrap(),
@@ -292,6 +292,6 @@ mod tests {
         let dir = TempDir::new("prefs-corrupt");
         std::fs::write(dir.0.join("preferences.json"), "{").unwrap();
         let e = PreferencesStore::new(&dir.0).load().unwrap_err();
-        assert_eq!(e.code, "settings.corrupt");
+        assert_eq!(e.code, ErrorCode::SettingsCorrupt);
     }
 }

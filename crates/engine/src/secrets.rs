@@ -3,7 +3,7 @@
 //! read. The user chooses; when the secret store is missing, saving says so
 //! (`secrets.unavailable`) instead of silently falling back to a file.
 
-use crate::error::EngineError;
+use crate::error::{EngineError, ErrorCode};
 use crate::files::{self, Access};
 use keyring_core::{CredentialStore, Entry, Error as KeyringError};
 use serde::{Deserialize, Serialize};
@@ -46,7 +46,7 @@ impl std::fmt::Debug for SecretStore {
 
 fn unavailable(why: impl std::fmt::Display) -> EngineError {
     EngineError::new(
-        "secrets.unavailable",
+        ErrorCode::SecretsUnavailable,
         format!("the system's secret store is not available: {why}"),
     )
 }
@@ -56,7 +56,10 @@ fn keyring_error(e: KeyringError) -> EngineError {
         KeyringError::NoDefaultStore
         | KeyringError::NoStorageAccess(_)
         | KeyringError::PlatformFailure(_) => unavailable(e),
-        e => EngineError::new("secrets.failed", format!("the secret store failed: {e}")),
+        e => EngineError::new(
+            ErrorCode::SecretsFailed,
+            format!("the secret store failed: {e}"),
+        ),
     }
 }
 
@@ -196,7 +199,7 @@ mod tests {
         let e = store
             .store(PasswordStorage::Keyring, "alice@example.com", "pw")
             .unwrap_err();
-        assert_eq!(e.code, "secrets.unavailable");
+        assert_eq!(e.code, ErrorCode::SecretsUnavailable);
         assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0);
         assert_eq!(
             store.load(PasswordStorage::Keyring, "alice@example.com"),

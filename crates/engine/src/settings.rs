@@ -4,7 +4,7 @@
 //! where the user chose (`secrets`: the OS keyring, this session, or an owner-only file).
 
 use crate::config::{AccountConfig, AccountInput};
-use crate::error::EngineError;
+use crate::error::{EngineError, ErrorCode};
 use crate::files::{self, Access};
 use crate::secrets::{PasswordStorage, SecretStore};
 use serde::{Deserialize, Serialize};
@@ -127,7 +127,7 @@ impl SettingsStore {
         };
         serde_json::from_str(&text).map(Some).map_err(|e| {
             EngineError::new(
-                "settings.corrupt",
+                ErrorCode::SettingsCorrupt,
                 format!("{} is not valid settings: {e}", self.path.display()),
             )
         })
@@ -217,7 +217,7 @@ impl SettingsStore {
             trusted_certificate: account.trusted_certificate.clone(),
         };
         let json = serde_json::to_vec_pretty(&stored)
-            .map_err(|e| EngineError::new("settings.io", e.to_string()))?;
+            .map_err(|e| EngineError::new(ErrorCode::SettingsIo, e.to_string()))?;
         files::write_atomic(&self.path, &json, Access::Default)?;
         if let Some(old) = previous.map(|a| secret_key(&a)).filter(|old| *old != key) {
             self.secrets.forget_keyring(&old);
@@ -233,7 +233,10 @@ impl SettingsStore {
         codecs: Vec<CodecKind>,
     ) -> Result<AccountConfig, EngineError> {
         let mut settings = self.load()?.ok_or_else(|| {
-            EngineError::new("settings.missing", "save the account settings first")
+            EngineError::new(
+                ErrorCode::SettingsMissing,
+                "save the account settings first",
+            )
         })?;
         settings.trusted_certificate = Some(sha256.to_owned());
         self.save(&settings, codecs)
@@ -321,7 +324,7 @@ mod tests {
                 .trust(&"AB:".repeat(32)[..95], CODECS.to_vec())
                 .unwrap_err()
                 .code,
-            "settings.missing"
+            ErrorCode::SettingsMissing
         );
         store.save(&settings(), CODECS.to_vec()).unwrap();
         let fp = "ab".repeat(32);
@@ -339,7 +342,7 @@ mod tests {
         let e = store
             .trust("not a fingerprint", CODECS.to_vec())
             .unwrap_err();
-        assert_eq!(e.code, "config.invalid_fingerprint");
+        assert_eq!(e.code, ErrorCode::ConfigInvalidFingerprint);
         assert_eq!(std::fs::read(store.path()).unwrap(), before);
     }
 
@@ -375,15 +378,15 @@ mod tests {
         assert_eq!(
             codes,
             [
-                "config.invalid_server",
-                "config.invalid_user",
-                "config.invalid_expires",
-                "config.missing_password"
+                ErrorCode::ConfigInvalidServer,
+                ErrorCode::ConfigInvalidUser,
+                ErrorCode::ConfigInvalidExpires,
+                ErrorCode::ConfigMissingPassword
             ]
         );
         assert_eq!(
             store.save(&settings(), Vec::new()).unwrap_err().code,
-            "config.no_codecs"
+            ErrorCode::ConfigNoCodecs
         );
         assert_eq!(std::fs::read(store.path()).unwrap(), before);
         assert_eq!(store.load().unwrap(), Some(settings()));
@@ -402,7 +405,7 @@ mod tests {
             ..settings()
         };
         let e = store.save(&keyed, CODECS.to_vec()).unwrap_err();
-        assert_eq!(e.code, "secrets.unavailable");
+        assert_eq!(e.code, ErrorCode::SecretsUnavailable);
         assert_eq!(store.load().unwrap(), None);
         assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0);
     }
@@ -434,7 +437,7 @@ mod tests {
             SecretStore::with_keyring(&dir.0, Err("none".into())),
         );
         std::fs::write(store.path(), "{not json").unwrap();
-        assert_eq!(store.load().unwrap_err().code, "settings.corrupt");
+        assert_eq!(store.load().unwrap_err().code, ErrorCode::SettingsCorrupt);
         assert_eq!(std::fs::read_to_string(store.path()).unwrap(), "{not json");
     }
 }

@@ -3,7 +3,7 @@
 //! to trust by its SHA-256 fingerprint. There is no "accept any certificate".
 
 use crate::config::{AccountConfig, ServerUrl};
-use crate::error::EngineError;
+use crate::error::{EngineError, ErrorCode};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -22,6 +22,28 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How long a connection attempt (TCP, TLS and upgrade) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a flow could not be opened, and whether retrying soon could help (not for a
+/// certificate or configuration problem).
+#[derive(Debug)]
+pub struct ConnectError {
+    pub error: EngineError,
+    pub retry_slowly: bool,
+}
+
+fn soon(error: EngineError) -> ConnectError {
+    ConnectError {
+        error,
+        retry_slowly: false,
+    }
+}
+
+fn slowly(error: EngineError) -> ConnectError {
+    ConnectError {
+        error,
+        retry_slowly: true,
+    }
+}
 
 /// An open flow and the local address media should advertise.
 pub struct Flow {
@@ -123,7 +145,7 @@ pub fn tls_config(
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut extra = Vec::new();
     if let Some(path) = ca_file {
-        let bad = |why: String| EngineError::new("config.invalid_ca", why);
+        let bad = |why: String| EngineError::new(ErrorCode::ConfigInvalidCa, why);
         for cert in CertificateDer::pem_file_iter(path)
             .map_err(|e| bad(format!("can't read CA file {}: {e}", path.display())))?
         {
@@ -134,7 +156,7 @@ pub fn tls_config(
         }
     }
     let inner = rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
-        .map_err(|e| EngineError::new("tls.setup_failed", e.to_string()))?;
+        .map_err(|e| EngineError::new(ErrorCode::TlsSetupFailed, e.to_string()))?;
     let verifier = Verifier {
         inner,
         pinned: pinned.and_then(normalise_fingerprint),
@@ -142,7 +164,7 @@ pub fn tls_config(
     };
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| EngineError::new("tls.setup_failed", e.to_string()))?
+        .map_err(|e| EngineError::new(ErrorCode::TlsSetupFailed, e.to_string()))?
         .dangerous() // only to plug in the platform verifier, which verifies fully
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
@@ -154,45 +176,55 @@ pub fn tls_config(
 pub async fn connect(
     account: &AccountConfig,
     refused: Arc<Mutex<Option<String>>>,
-) -> Result<Flow, EngineError> {
+) -> Result<Flow, ConnectError> {
     let tls = if account.server.secure {
-        Some(Arc::new(tls_config(
-            account.ca_file.as_deref(),
-            account.trusted_certificate.as_deref(),
-            refused,
-        )?))
+        Some(Arc::new(
+            tls_config(
+                account.ca_file.as_deref(),
+                account.trusted_certificate.as_deref(),
+                refused,
+            )
+            .map_err(slowly)?,
+        ))
     } else {
         None
     };
     match tokio::time::timeout(CONNECT_TIMEOUT, connect_inner(&account.server, tls)).await {
         Ok(result) => result,
-        Err(_) => Err(EngineError::new(
-            "net.timeout",
+        Err(_) => Err(soon(EngineError::new(
+            ErrorCode::NetTimeout,
             format!(
                 "no answer from {} within {CONNECT_TIMEOUT:?}",
                 account.server.url()
             ),
-        )),
+        ))),
     }
 }
 
 async fn connect_inner(
     server: &ServerUrl,
     tls: Option<Arc<rustls::ClientConfig>>,
-) -> Result<Flow, EngineError> {
+) -> Result<Flow, ConnectError> {
     let url = server.url();
     let tcp = TcpStream::connect((server.host.as_str(), server.port))
         .await
-        .map_err(|e| EngineError::new("net.unreachable", format!("can't connect to {url}: {e}")))?;
+        .map_err(|e| {
+            soon(EngineError::new(
+                ErrorCode::NetUnreachable,
+                format!("can't connect to {url}: {e}"),
+            ))
+        })?;
     tcp.set_nodelay(true).ok();
     let local_ip = tcp
         .local_addr()
-        .map_err(|e| EngineError::new("net.unreachable", e.to_string()))?
+        .map_err(|e| soon(EngineError::new(ErrorCode::NetUnreachable, e.to_string())))?
         .ip();
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| EngineError::new("config.invalid_server", e.to_string()))?;
+    let mut request = url.as_str().into_client_request().map_err(|e| {
+        slowly(EngineError::new(
+            ErrorCode::ConfigInvalidServer,
+            e.to_string(),
+        ))
+    })?;
     request
         .headers_mut()
         .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("sip"));
@@ -211,43 +243,53 @@ async fn connect_inner(
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
     if !selected.is_some_and(|p| p.eq_ignore_ascii_case("sip")) {
-        return Err(EngineError::new(
-            "ws.no_sip_subprotocol",
+        return Err(slowly(EngineError::new(
+            ErrorCode::WsNoSipSubprotocol,
             format!("{url} did not accept the WebSocket subprotocol \"sip\""),
-        ));
+        )));
     }
     Ok(Flow { ws, local_ip })
 }
 
-fn classify(url: &str, e: tokio_tungstenite::tungstenite::Error) -> EngineError {
+fn classify(url: &str, e: tokio_tungstenite::tungstenite::Error) -> ConnectError {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
     use tokio_tungstenite::tungstenite::Error as E;
     let text = e.to_string();
     match &e {
         E::Io(io) => match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            Some(rustls::Error::InvalidCertificate(why)) => EngineError::new(
-                "tls.untrusted_certificate",
+            Some(rustls::Error::InvalidCertificate(why)) => slowly(EngineError::new(
+                ErrorCode::TlsUntrustedCertificate,
                 format!("the certificate of {url} is not trusted: {why:?}"),
-            ),
-            Some(tls) => EngineError::new("tls.handshake_failed", format!("{url}: {tls}")),
+            )),
+            Some(tls) => slowly(EngineError::new(
+                ErrorCode::TlsHandshakeFailed,
+                format!("{url}: {tls}"),
+            )),
             // The server went away during the upgrade (RFC 6455 §4.1: fail the connection).
-            None => EngineError::new("ws.handshake_failed", format!("{url}: {text}")),
+            None => soon(EngineError::new(
+                ErrorCode::WsHandshakeFailed,
+                format!("{url}: {text}"),
+            )),
         },
-        E::Tls(t) => EngineError::new(
-            "tls.untrusted_certificate",
+        E::Tls(t) => slowly(EngineError::new(
+            ErrorCode::TlsUntrustedCertificate,
             format!("the certificate of {url} is not trusted: {t}"),
-        ),
-        E::Http(resp) => EngineError::new(
-            "ws.handshake_failed",
+        )),
+        E::Http(resp) => soon(EngineError::new(
+            ErrorCode::WsHandshakeFailed,
             format!(
                 "{url} refused the WebSocket upgrade: HTTP {}",
                 resp.status()
             ),
-        ),
-        E::Protocol(p) if p.to_string().contains("SubProtocol") => EngineError::new(
-            "ws.no_sip_subprotocol",
+        )),
+        E::Protocol(ProtocolError::SecWebSocketSubProtocolError(p)) => slowly(EngineError::new(
+            ErrorCode::WsNoSipSubprotocol,
             format!("{url} did not accept the WebSocket subprotocol \"sip\": {p}"),
-        ),
-        _ => EngineError::new("ws.handshake_failed", format!("{url}: {text}")),
+        )),
+        _ => soon(EngineError::new(
+            ErrorCode::WsHandshakeFailed,
+            format!("{url}: {text}"),
+        )),
     }
 }
 

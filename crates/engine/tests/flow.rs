@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use wren_engine::{AccountInput, ConnectionState, EngineEvent, EventKind};
+use wren_engine::{AccountInput, ConnectionState, EngineEvent, ErrorCode, EventKind};
 
 #[allow(clippy::result_large_err)] // the signature tungstenite's callback requires
 fn select_sip(_: &Request, mut resp: Response) -> Result<Response, ErrorResponse> {
@@ -34,7 +34,7 @@ async fn next_connection(rx: &mut broadcast::Receiver<EngineEvent>) -> Connectio
             .await
             .expect("an event in time")
             .expect("engine alive");
-        if let EventKind::Connection(c) = ev.kind {
+        if let EventKind::Connection { state: c, .. } = ev.kind {
             if c != ConnectionState::Connecting {
                 return c;
             }
@@ -42,7 +42,7 @@ async fn next_connection(rx: &mut broadcast::Receiver<EngineEvent>) -> Connectio
     }
 }
 
-fn error_code(state: ConnectionState) -> &'static str {
+fn error_code(state: ConnectionState) -> ErrorCode {
     match state {
         ConnectionState::Disconnected { error, .. } => error.code,
         other => panic!("expected a failure, got {other:?}"),
@@ -62,7 +62,7 @@ async fn server_not_selecting_sip_subprotocol_is_refused() {
     let (engine, mut rx) = wren_engine::start(account(port));
     assert_eq!(
         error_code(next_connection(&mut rx).await),
-        "ws.no_sip_subprotocol"
+        ErrorCode::WsNoSipSubprotocol
     );
     engine.shutdown().await;
 }
@@ -82,7 +82,7 @@ async fn server_closing_mid_handshake_is_a_clean_error() {
         panic!("{state:?}")
     };
     assert!(retry_in_ms.is_some(), "a transient failure is retried");
-    assert_eq!(error_code(state), "ws.handshake_failed");
+    assert_eq!(error_code(state), ErrorCode::WsHandshakeFailed);
     engine.shutdown().await;
 }
 
@@ -104,7 +104,7 @@ async fn dropped_connection_reconnects() {
     assert_eq!(next_connection(&mut rx).await, ConnectionState::Connected);
     assert_eq!(
         error_code(next_connection(&mut rx).await),
-        "net.connection_lost"
+        ErrorCode::NetConnectionLost
     );
     // Backoff starts at 1 s; the engine comes back on its own.
     assert_eq!(next_connection(&mut rx).await, ConnectionState::Connected);
@@ -125,7 +125,82 @@ async fn unreachable_server_is_reported() {
     let (engine, mut rx) = wren_engine::start(account(port));
     assert_eq!(
         error_code(next_connection(&mut rx).await),
-        "net.unreachable"
+        ErrorCode::NetUnreachable
+    );
+    engine.shutdown().await;
+}
+
+/// A server that stops reading while it keeps asking (OPTIONS, each wanting a 200): the
+/// engine's writes back up, its bounded send queue fills, and the flow is declared lost
+/// (`net.send_stalled`) instead of the engine freezing; commands are answered throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_flow_does_not_stall_the_engine() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    // A small receive buffer, so the engine's answers back up soon.
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    let listener = socket.listen(4).unwrap();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_hdr_async(tcp, select_sip)
+            .await
+            .unwrap();
+        // Bounded: at most 40,000 requests, never a read.
+        for i in 0..40_000u32 {
+            let req = format!(
+                "OPTIONS sip:alice@127.0.0.1 SIP/2.0\r\n\
+                 Via: SIP/2.0/WSS srv.invalid;branch=z9hG4bK{i}\r\n\
+                 Max-Forwards: 70\r\n\
+                 From: <sip:srv@127.0.0.1>;tag=s{i}\r\n\
+                 To: <sip:alice@127.0.0.1>\r\n\
+                 Call-ID: stall-{i}\r\n\
+                 CSeq: 1 OPTIONS\r\n\
+                 Content-Length: 0\r\n\r\n"
+            );
+            if ws.send(Message::text(req)).await.is_err() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    let (engine, mut rx) = wren_engine::start(account(port));
+    assert_eq!(next_connection(&mut rx).await, ConnectionState::Connected);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut slowest = Duration::ZERO;
+    let lost = loop {
+        // The engine answers a command at once however full its flow is.
+        let asked = tokio::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(2), engine.snapshot())
+            .await
+            .expect("the engine answers while its flow is stalled")
+            .unwrap();
+        slowest = slowest.max(asked.elapsed());
+        match tokio::time::timeout(Duration::from_millis(100), rx.recv()).await {
+            Ok(Ok(ev)) => {
+                if let EventKind::Connection {
+                    state: state @ ConnectionState::Disconnected { .. },
+                    ..
+                } = ev.kind
+                {
+                    break state;
+                }
+            }
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(e)) => panic!("{e}"),
+            Err(_) => {}
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stall was never noticed"
+        );
+    };
+    assert_eq!(error_code(lost), ErrorCode::NetSendStalled);
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a command waited {slowest:?}"
     );
     engine.shutdown().await;
 }

@@ -5,7 +5,7 @@
 //! sleeps, so an hour of signalling runs in milliseconds. Everything derives from one seed.
 
 use crate::clock::SimClock;
-use crate::net::{Link, Node, SimNet};
+use crate::net::{Link, Node, Packet, SimNet};
 use crate::proxy::{FakeProxy, ProxyConfig};
 use crate::rng::Rng;
 use std::fmt::Write as _;
@@ -59,6 +59,9 @@ pub struct Sim {
     pub proxy: FakeProxy,
     proxy_node: Node,
     uas: Vec<SimUa>,
+    /// Packets for nodes the simulation doesn't drive (a test's own machine, such as the
+    /// engine core), kept until [`Sim::take_external`].
+    external: Vec<Packet>,
     rng: Rng,
     steps_at_instant: (Instant, usize),
 }
@@ -84,6 +87,7 @@ impl Sim {
             proxy: FakeProxy::new(proxy),
             proxy_node: Node(0),
             uas: Vec::new(),
+            external: Vec::new(),
             rng,
             clock,
             steps_at_instant: (now, 0),
@@ -149,6 +153,22 @@ impl Sim {
         }
     }
 
+    /// Packets that arrived for nodes outside the simulation, oldest first.
+    pub fn take_external(&mut self) -> Vec<Packet> {
+        std::mem::take(&mut self.external)
+    }
+
+    /// Sends `data` from a node outside the simulation (to the proxy, usually).
+    pub fn send_from(&mut self, from: Node, to: Node, data: bytes::Bytes) {
+        let now = self.now();
+        self.net.send(now, from, to, data);
+    }
+
+    /// Every event of `id` with the simulated time it came, matched or not.
+    pub fn timed_events(&self, id: UaId) -> &[(Duration, UaEvent)] {
+        &self.uas[id.0].events
+    }
+
     /// When the next thing happens, if anything is pending.
     pub fn next_event_at(&self) -> Option<Instant> {
         let uas = self.uas.iter().filter_map(|u| u.ua.poll_timeout());
@@ -173,6 +193,8 @@ impl Sim {
             } else if let Some(i) = self.uas.iter().position(|u| u.node == packet.to) {
                 self.uas[i].ua.handle_input(now, &packet.data);
                 self.drain(UaId(i));
+            } else {
+                self.external.push(packet);
             }
         }
         for i in 0..self.uas.len() {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { callStateText, parseRemote } from './calls';
+import { callStateText, parseRemote, partyLabel } from './calls';
 
 describe('parseRemote', () => {
   it.each([
@@ -15,12 +15,30 @@ describe('parseRemote', () => {
 });
 
 describe('callStateText', () => {
-  const active = { state: 'active' as const, codec: 'opus', muted: false, held: false, remote_held: false };
+  const active = { state: 'active' as const, codec: 'opus', muted: false, held: false, remote_held: false, conference: false };
 
   it('names every hold combination, ours first', () => {
     expect(callStateText(active)).toBe('Connected');
     expect(callStateText({ ...active, held: true })).toBe('On hold');
     expect(callStateText({ ...active, remote_held: true })).toBe('Held by the other side');
     expect(callStateText({ ...active, held: true, remote_held: true })).toBe('On hold');
+  });
+
+  it('says when a call is a conference leg, unless it is held', () => {
+    expect(callStateText({ ...active, conference: true })).toBe('In conference');
+    expect(callStateText({ ...active, conference: true, held: true })).toBe('On hold');
+  });
+
+  it('tells a waiting call from a ringing one', () => {
+    expect(callStateText({ state: 'incoming', waiting: false })).toBe('Incoming call');
+    expect(callStateText({ state: 'incoming', waiting: true })).toBe('Call waiting');
+  });
+});
+
+describe('partyLabel', () => {
+  it('is the display name, else the number or address', () => {
+    expect(partyLabel('"Bob Smith" <sip:bob@example.com>')).toBe('Bob Smith');
+    expect(partyLabel('sip:+15550100@pbx.example.com;user=phone')).toBe('+15550100');
+    expect(partyLabel('sip:carol@example.com')).toBe('carol@example.com');
   });
 });

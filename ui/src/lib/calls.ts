@@ -30,6 +30,12 @@ const ENDED: Readonly<Record<CallOutcome, string>> = {
   transferred: 'Call transferred',
 };
 
+/** How a party is named on a card and in a button's name: the display name, else the number. */
+export function partyLabel(remote: string): string {
+  const party = parseRemote(remote);
+  return party.name ?? party.number;
+}
+
 /** One line saying where a call stands. */
 export function callStateText(s: CallState): string {
   switch (s.state) {
@@ -38,10 +44,11 @@ export function callStateText(s: CallState): string {
     case 'ringing':
       return 'Ringing';
     case 'incoming':
-      return 'Incoming call';
+      return s.waiting ? 'Call waiting' : 'Incoming call';
     case 'active':
       if (s.held) return 'On hold';
-      return s.remote_held ? 'Held by the other side' : 'Connected';
+      if (s.remote_held) return 'Held by the other side';
+      return s.conference ? 'In conference' : 'Connected';
     case 'ended':
       return s.error ? `Call failed: ${describeError(s.error)}` : ENDED[s.outcome];
   }

@@ -1,6 +1,8 @@
 // Validation of the settings screen; the rules mirror the engine's `AccountInput::validate`
 // (crates/engine/src/config.rs) so the user sees a problem before the engine refuses it.
 import type { AccountSettings, PasswordStorage } from './backend/types';
+import type { ErrorCode } from './bindings/ErrorCode';
+import type { UiErrorCode } from './errors';
 
 export type SettingsField = keyof AccountSettings;
 export type SettingsErrors = Partial<Record<SettingsField, string>>;
@@ -83,8 +85,8 @@ export function validateSettings(s: AccountSettings): SettingsErrors {
   return errors;
 }
 
-/** Which field an engine `config.*` refusal is about (by code). */
-export const FIELD_OF_CODE: Readonly<Record<string, SettingsField>> = {
+/** Which field an engine `config.*` refusal is about (by code); other codes are about none. */
+export const FIELD_OF_CODE: Readonly<Partial<Record<ErrorCode | UiErrorCode, SettingsField>>> = {
   'config.invalid_server': 'server',
   'config.invalid_user': 'sip_address',
   'config.invalid_domain': 'sip_address',

@@ -119,6 +119,14 @@ pub(super) struct Call {
 }
 
 impl Call {
+    /// The dialog once the call is confirmed (acknowledged both ways).
+    pub(super) fn confirmed_dialog(&self) -> Option<&Dialog> {
+        match &self.state {
+            CallState::Confirmed { dialog, .. } => Some(dialog),
+            _ => None,
+        }
+    }
+
     /// The dialog, once there is one to send requests in.
     pub(super) fn dialog_mut(&mut self) -> Option<&mut Dialog> {
         match &mut self.state {
@@ -192,6 +200,10 @@ impl UserAgent {
         target: &str,
         offer: Bytes,
     ) -> Result<CallHandle, UaError> {
+        // A Refer-To of an attended transfer carries `?Replaces=...` (RFC 5589 §7): it becomes
+        // the INVITE's Replaces header. Other URI headers are dropped, so a REFER can't make us
+        // send headers of its choosing.
+        let (target, replaces) = super::replaces::split_uri_headers(target);
         let uri = self.target_uri(target)?;
         let handle = CallHandle(self.next_call);
         self.next_call += 1;
@@ -204,6 +216,9 @@ impl UserAgent {
         req.headers.insert(Name::ALLOW, ALLOW);
         req.headers.insert(Name::SUPPORTED, "outbound");
         req.headers.insert(Name::CONTENT_TYPE, "application/sdp");
+        if let Some(replaces) = replaces {
+            req.headers.insert(Name::from("Replaces"), replaces);
+        }
         req.body = offer.clone();
         let mut call = Call {
             handle,
@@ -610,6 +625,11 @@ impl UserAgent {
             // Offerless INVITEs (late offer) are not supported yet.
             return self.reply(now, &req, 488, &[]);
         }
+        let replaces = match self.replaced_call(&req) {
+            Ok(r) => r,
+            // RFC 3891 §3: no such confirmed dialog, or more than one Replaces.
+            Err(code) => return self.reply(now, &req, code, &[]),
+        };
         let handle = CallHandle(self.next_call);
         self.next_call += 1;
         let local_tag = self.ids.hex(10);
@@ -643,6 +663,7 @@ impl UserAgent {
             call: handle,
             from,
             offer,
+            replaces,
         });
     }
 

@@ -12,6 +12,7 @@ mod call;
 mod refer;
 mod register;
 mod reinvite;
+mod replaces;
 #[cfg(test)]
 mod tests;
 
@@ -129,6 +130,10 @@ pub enum UaEvent {
         call: CallHandle,
         from: String,
         offer: Bytes,
+        /// The INVITE carries Replaces (RFC 3891) naming this confirmed call of ours: answer
+        /// it in that call's place and end that one. (A Replaces naming no call of ours was
+        /// answered 481 and never reported.)
+        replaces: Option<CallHandle>,
     },
     /// 180/183 for an outgoing call, with early SDP if any.
     Ringing {
@@ -436,6 +441,11 @@ impl UserAgent {
     /// Contact for dialog-forming requests and responses: `;ob` (RFC 5626 §5.4, RFC 7118).
     pub(super) fn dialog_contact(&self) -> String {
         format!("<{};ob>", self.contact_uri())
+    }
+
+    /// Checks that `target` is something [`UserAgent::invite`] can call.
+    pub fn check_target(&self, target: &str) -> Result<(), UaError> {
+        self.target_uri(target).map(drop)
     }
 
     pub(super) fn target_uri(&self, target: &str) -> Result<SipUri, UaError> {

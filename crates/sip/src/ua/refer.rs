@@ -106,6 +106,39 @@ impl UserAgent {
     /// [`UaEvent::TransferFailed`] (and the call stays up).
     pub fn refer(&mut self, now: Instant, handle: CallHandle, target: &str) -> Result<(), UaError> {
         let uri = self.target_uri(target)?;
+        self.send_refer(
+            now,
+            handle,
+            format!("<{}>", uri_string(&uri, &Method::INVITE)),
+        )
+    }
+
+    /// Attended transfer (RFC 5589 §7): asks the far end of `handle` to call the far end of
+    /// `other` with a Replaces header naming `other`'s dialog (RFC 3891), so the two are
+    /// connected and both our calls end. Events as for [`UserAgent::refer`].
+    pub fn refer_replacing(
+        &mut self,
+        now: Instant,
+        handle: CallHandle,
+        other: CallHandle,
+    ) -> Result<(), UaError> {
+        if handle == other {
+            return Err(UaError::InvalidState);
+        }
+        let idx = self.call_index(other)?;
+        let Some(dialog) = self.calls[idx].confirmed_dialog() else {
+            return Err(UaError::InvalidState);
+        };
+        let refer_to = super::replaces::refer_to(dialog);
+        self.send_refer(now, handle, refer_to)
+    }
+
+    fn send_refer(
+        &mut self,
+        now: Instant,
+        handle: CallHandle,
+        refer_to: String,
+    ) -> Result<(), UaError> {
         let idx = self.call_index(handle)?;
         match &self.calls[idx].state {
             CallState::Confirmed {
@@ -123,10 +156,7 @@ impl UserAgent {
         };
         let id = dialog.local_seq;
         let mut req = self.dialog_request(&dialog, Method::REFER, id);
-        req.headers.insert(
-            Name::REFER_TO,
-            format!("<{}>", uri_string(&uri, &Method::INVITE)),
-        );
+        req.headers.insert(Name::REFER_TO, refer_to);
         req.headers.insert(referred_by(), self.aor_name_addr());
         if let CallState::Confirmed { transfer, .. } = &mut self.calls[idx].state {
             *transfer = Transfer::Referring { id };

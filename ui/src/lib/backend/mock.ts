@@ -1,12 +1,15 @@
 // An in-memory Backend: a tiny fake engine that numbers its events like the real one, for
 // component tests and for running the UI in a plain browser (`npm run dev`).
+import type { AccountId } from '../bindings/AccountId';
 import type { CallId } from '../bindings/CallId';
 import type { CallOutcome } from '../bindings/CallOutcome';
 import type { CallState } from '../bindings/CallState';
 import type { Direction } from '../bindings/Direction';
 import type { EngineError } from '../bindings/EngineError';
 import type { EngineEvent } from '../bindings/EngineEvent';
+import type { ErrorCode } from '../bindings/ErrorCode';
 import type { EventKind } from '../bindings/EventKind';
+import type { Fault } from '../bindings/Fault';
 import type { Snapshot } from '../bindings/Snapshot';
 import { DEFAULT_PREFERENCES, validatePreferences } from '../preferences';
 import { applyEvent } from '../state/projection';
@@ -30,7 +33,109 @@ export interface Sent {
 
 type Active = Extract<CallState, { state: 'active' }>;
 
+const ANSWERED: Active = { state: 'active', codec: 'opus', muted: false, held: false, remote_held: false, conference: false };
+
 const ZERO_STATS = { codec: null, rtp_tx: 0, rtp_rx: 0, rx_lost: 0, jitter_ms: 0, duration_s: 0, dtmf_rx: '' };
+
+/**
+ * Whose fault each code is: a copy of the engine's table (`error_codes!` in
+ * crates/engine/src/error.rs), so the fake engine's errors carry the fault the real one would.
+ */
+export const FAULT_OF: Readonly<Record<ErrorCode, Fault>> = {
+  'sip.auth_failed': 'user',
+  'sip.auth_unsupported': 'peer',
+  'sip.timeout': 'network',
+  'sip.rejected': 'peer',
+  'sip.malformed': 'peer',
+  'sip.no_ack': 'network',
+  'sip.dialog_gone': 'peer',
+  'sip.invalid_uri': 'user',
+  'sip.invalid_state': 'user',
+  'sip.no_such_call': 'user',
+  'sip.request_pending': 'user',
+  'sip.transfer_failed': 'peer',
+  'net.unreachable': 'network',
+  'net.timeout': 'network',
+  'net.connection_lost': 'network',
+  'net.not_connected': 'network',
+  'net.keepalive_timeout': 'network',
+  'net.send_stalled': 'network',
+  'tls.untrusted_certificate': 'peer',
+  'tls.handshake_failed': 'peer',
+  'tls.setup_failed': 'ours',
+  'ws.handshake_failed': 'peer',
+  'ws.no_sip_subprotocol': 'peer',
+  'ws.closed': 'peer',
+  'config.invalid_server': 'user',
+  'config.invalid_user': 'user',
+  'config.invalid_domain': 'user',
+  'config.missing_password': 'user',
+  'config.invalid_expires': 'user',
+  'config.invalid_fingerprint': 'user',
+  'config.ca_not_found': 'user',
+  'config.invalid_ca': 'user',
+  'config.no_codecs': 'user',
+  'media.bind_failed': 'ours',
+  'media.not_sending': 'user',
+  'media.invalid_dtmf': 'user',
+  'media.dtmf_unsupported': 'peer',
+  'media.dtmf_queue_full': 'user',
+  'media.invalid_payload_type': 'ours',
+  'codec.opus': 'ours',
+  'codec.invalid_payload': 'peer',
+  'codec.unknown': 'user',
+  'sdp.malformed': 'peer',
+  'sdp.no_audio': 'peer',
+  'sdp.audio_rejected': 'peer',
+  'sdp.unsupported_transport': 'peer',
+  'sdp.no_common_codec': 'peer',
+  'sdp.no_connection': 'peer',
+  'sdp.unsupported_address': 'peer',
+  'audio.file_not_found': 'user',
+  'audio.unsupported_format': 'user',
+  'audio.invalid_file': 'user',
+  'audio.io': 'ours',
+  'audio.resample': 'ours',
+  'audio.no_device': 'user',
+  'audio.device': 'ours',
+  'settings.invalid': 'user',
+  'settings.corrupt': 'ours',
+  'settings.io': 'ours',
+  'settings.missing': 'user',
+  'secrets.unavailable': 'ours',
+  'secrets.failed': 'ours',
+  'history.failed': 'ours',
+  'engine.stopped': 'ours',
+  'engine.failed': 'ours',
+  'engine.not_configured': 'user',
+  'engine.no_such_account': 'user',
+  'engine.too_many_calls': 'user',
+  'engine.different_accounts': 'user',
+  'cli.invalid_codec': 'user',
+  'cli.invalid_duration': 'user',
+  'cli.invalid_tone': 'user',
+  'cli.no_incoming_call': 'peer',
+  'cli.hangup_timeout': 'peer',
+  'cli.internal': 'ours',
+};
+
+/** Whether `code` is one of the engine's codes. */
+function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(FAULT_OF, code);
+}
+
+/** Every code the engine reports. */
+export const ERROR_CODES: readonly ErrorCode[] = Object.keys(FAULT_OF).filter(isErrorCode);
+
+/** An error as the engine would send it: its `fault` follows from its code. */
+export function engineError(code: ErrorCode, message: string): EngineError {
+  return { code, fault: FAULT_OF[code], message };
+}
+
+/** What a command the fake engine refuses throws. */
+function refusal(code: ErrorCode, message: string): BackendError {
+  return new BackendError(code, message, FAULT_OF[code]);
+}
 
 /** How the engine's history records a call that ended this way. */
 function historyOutcome(direction: Direction, outcome: CallOutcome, answered: boolean): HistoryEntry['outcome'] {
@@ -67,18 +172,14 @@ export class MockBackend implements Backend {
   entries: HistoryEntry[];
   /** The last `setVolume`. */
   volume = 1;
-  private engine: Snapshot = {
-    seq: 0,
-    connection: { state: 'connecting' },
-    registration: { state: 'unregistered' },
-    calls: [],
-  };
+  private engine: Snapshot = { seq: 0, accounts: [], calls: [], focus: null };
   private events = new Feed<EngineEvent>();
   private levelsFeed = new Feed<Levels>();
   private devicesFeed = new Feed<void>();
   private dialFeed = new Feed<DialRequest>();
   private historyFeed = new Feed<void>();
   private failures = new Map<string, EngineError>();
+  private nextAccount = 1;
   private nextCall = 1;
   private nextEntry = 1;
 
@@ -93,6 +194,18 @@ export class MockBackend implements Backend {
   ) {
     this.stored = opts.settings ?? null;
     if (opts.snapshot) this.engine = structuredClone(opts.snapshot);
+    else if (this.stored) {
+      // Saved settings are an account the engine starts with, not yet connected.
+      this.engine.accounts.push({
+        account: 1,
+        name: this.stored.sip_address,
+        default: true,
+        connection: { state: 'connecting' },
+        registration: { state: 'unregistered' },
+      });
+    }
+    this.nextAccount = Math.max(0, ...this.engine.accounts.map((a) => a.account)) + 1;
+    this.nextCall = Math.max(0, ...this.engine.calls.map((c) => c.call)) + 1;
     this.preferences = structuredClone(opts.preferences ?? DEFAULT_PREFERENCES);
     this.devices = structuredClone(opts.devices ?? { inputs: ['Built-in Microphone'], outputs: ['Built-in Speakers'] });
     this.entries = structuredClone(opts.history ?? []);
@@ -128,16 +241,29 @@ export class MockBackend implements Backend {
     return ev;
   }
 
-  /** A call arrives from `remote`. */
-  incoming(remote: string): CallId {
+  /** Adds an account, connected and registered (as saving a second account would). */
+  addAccount(name: string, opts: { default?: boolean } = {}): AccountId {
+    const account = this.nextAccount++;
+    this.emit({ type: 'account_added', account, name, default: opts.default ?? false });
+    this.connectAndRegister(account);
+    return account;
+  }
+
+  /**
+   * A call arrives from `remote` on `account` (the default one unless given); while another
+   * call is up it is a waiting call.
+   */
+  incoming(remote: string, account: AccountId = this.defaultAccount()): CallId {
     const call = this.nextCall++;
-    this.emit({ type: 'call_added', call, direction: 'incoming', remote });
+    this.emit({ type: 'call_added', call, account, direction: 'incoming', remote });
+    const up = this.engine.calls.some((c) => c.call !== call && c.state.state !== 'incoming' && c.state.state !== 'ended');
+    if (up) this.change(call, { state: 'incoming', waiting: true });
     return call;
   }
 
   /** Moves a call to a new state. */
   change(call: CallId, state: CallState): void {
-    this.emit({ type: 'call_changed', call, state });
+    this.emit({ type: 'call_changed', call, account: this.find(call).account, state });
   }
 
   /** Publishes a level reading. */
@@ -161,31 +287,63 @@ export class MockBackend implements Backend {
     const err = this.failures.get(command);
     if (err) {
       this.failures.delete(command);
-      throw new BackendError(err.code, err.message);
+      throw new BackendError(err.code, err.message, err.fault);
     }
   }
 
   private find(call: CallId) {
     const c = this.engine.calls.find((x) => x.call === call);
-    if (!c) throw new BackendError('sip.no_such_call', `no call ${call}`);
+    if (!c) throw refusal('sip.no_such_call', `no call ${call}`);
     return c;
   }
 
   private active(call: CallId): Active {
     const { state } = this.find(call);
-    if (state.state !== 'active') throw new BackendError('sip.invalid_state', `call ${call} is ${state.state}`);
+    if (state.state !== 'active') throw refusal('sip.invalid_state', `call ${call} is ${state.state}`);
     return state;
+  }
+
+  private defaultAccount(): AccountId {
+    const a = this.engine.accounts.find((x) => x.default) ?? this.engine.accounts[0];
+    if (!a) throw refusal('engine.not_configured', 'no account');
+    return a.account;
+  }
+
+  /** The answered calls in the conference. */
+  private legs(): CallId[] {
+    return this.engine.calls.filter((c) => c.state.state === 'active' && c.state.conference).map((c) => c.call);
+  }
+
+  private focus(call: CallId | null): void {
+    if (this.engine.focus !== call) this.emit({ type: 'focus', call });
+  }
+
+  /** Holds every answered call but `keep`: one call (or one conference) has the microphone. */
+  private holdOthers(keep: CallId[]): void {
+    for (const c of this.engine.calls) {
+      if (keep.includes(c.call) || c.state.state !== 'active' || c.state.held) continue;
+      this.change(c.call, { ...c.state, held: true, conference: false });
+    }
+  }
+
+  /** A conference of one is a plain call; the microphone stays with what is left of it. */
+  private afterLeaving(call: CallId): void {
+    const rest = this.legs().filter((c) => c !== call);
+    if (rest.length === 1) this.change(rest[0], { ...this.active(rest[0]), conference: false });
+    if (this.engine.focus === call) this.focus(rest[0] ?? null);
   }
 
   private end(call: CallId, outcome: CallOutcome): void {
     const c = this.find(call);
     const answered = c.state.state === 'active';
+    this.afterLeaving(call);
     this.change(call, { state: 'ended', outcome, status: null, error: null });
-    this.emit({ type: 'call_removed', call, stats: ZERO_STATS });
+    this.emit({ type: 'call_removed', call, account: c.account, stats: ZERO_STATS });
     this.entries.unshift({
       id: this.nextEntry++,
       direction: c.direction,
       remote: c.remote,
+      account: this.engine.accounts.find((a) => a.account === c.account)?.name ?? '',
       started_at_ms: Date.now(),
       duration_s: 0,
       outcome: historyOutcome(c.direction, outcome, answered),
@@ -193,12 +351,12 @@ export class MockBackend implements Backend {
     this.historyFeed.send();
   }
 
-  private connectAndRegister(): void {
-    if (this.engine.connection.state !== 'connected') {
-      this.emit({ type: 'connection', state: 'connected' });
+  private connectAndRegister(account: AccountId): void {
+    if (this.engine.accounts.find((a) => a.account === account)?.connection.state !== 'connected') {
+      this.emit({ type: 'connection', account, state: 'connected' });
     }
-    this.emit({ type: 'registration', state: 'registering' });
-    this.emit({ type: 'registration', state: 'registered', expires: 600 });
+    this.emit({ type: 'registration', account, state: 'registering' });
+    this.emit({ type: 'registration', account, state: 'registered', expires: 600 });
   }
 
   async snapshot(): Promise<Snapshot> {
@@ -212,25 +370,34 @@ export class MockBackend implements Backend {
 
   async register(): Promise<void> {
     this.record('register');
-    this.connectAndRegister();
+    for (const { account } of this.engine.accounts) this.connectAndRegister(account);
   }
 
   async unregister(): Promise<void> {
     this.record('unregister');
-    this.emit({ type: 'registration', state: 'unregistered' });
+    for (const { account } of this.engine.accounts) this.emit({ type: 'registration', account, state: 'unregistered' });
   }
 
-  async call(target: string): Promise<CallId> {
-    this.record('call', target);
+  async call(target: string, account: AccountId | null): Promise<CallId> {
+    this.record('call', target, account);
+    if (account !== null && !this.engine.accounts.some((a) => a.account === account)) {
+      throw refusal('engine.no_such_account', `no account ${account}`);
+    }
+    const from = account ?? this.defaultAccount();
+    this.holdOthers([]);
     const call = this.nextCall++;
-    this.emit({ type: 'call_added', call, direction: 'outgoing', remote: target });
+    this.emit({ type: 'call_added', call, account: from, direction: 'outgoing', remote: target });
+    this.focus(call);
     return call;
   }
 
   async answer(call: CallId): Promise<void> {
     this.record('answer', call);
-    this.find(call);
-    this.change(call, { state: 'active', codec: 'opus', muted: false, held: false, remote_held: false });
+    const { state } = this.find(call);
+    if (state.state !== 'incoming') throw refusal('sip.invalid_state', `call ${call} is ${state.state}`);
+    this.holdOthers([call]);
+    this.change(call, ANSWERED);
+    this.focus(call);
   }
 
   async reject(call: CallId): Promise<void> {
@@ -250,7 +417,39 @@ export class MockBackend implements Backend {
 
   async setHeld(call: CallId, held: boolean): Promise<void> {
     this.record('set_held', call, held);
-    this.change(call, { ...this.active(call), held });
+    const state = this.active(call);
+    if (!held) this.holdOthers(state.conference ? this.legs() : [call]);
+    this.change(call, { ...state, held });
+    if (!held) this.focus(call);
+    else if (this.engine.focus === call) this.focus(this.legs().find((c) => c !== call) ?? null);
+  }
+
+  async focusCall(call: CallId): Promise<void> {
+    this.record('focus_call', call);
+    const keep = this.active(call).conference ? this.legs() : [call];
+    this.holdOthers(keep);
+    for (const c of keep) {
+      const state = this.active(c);
+      if (state.held) this.change(c, { ...state, held: false });
+    }
+    this.focus(call);
+  }
+
+  async mergeCalls(call: CallId, other: CallId): Promise<void> {
+    this.record('merge_calls', call, other);
+    const states = [this.active(call), this.active(other)];
+    if (call === other) throw refusal('sip.invalid_state', 'a call cannot join itself');
+    this.holdOthers([call, other]);
+    [call, other].forEach((c, i) => this.change(c, { ...states[i], held: false, conference: true }));
+    this.focus(call);
+  }
+
+  async splitCall(call: CallId): Promise<void> {
+    this.record('split_call', call);
+    const state = this.active(call);
+    if (!state.conference) throw refusal('sip.invalid_state', `call ${call} is not in a conference`);
+    this.afterLeaving(call);
+    this.change(call, { ...state, held: true, conference: false });
   }
 
   async sendDtmf(call: CallId, digits: string): Promise<void> {
@@ -264,6 +463,15 @@ export class MockBackend implements Backend {
     this.end(call, 'transferred');
   }
 
+  async transferAttended(call: CallId, to: CallId): Promise<void> {
+    this.record('transfer_attended', call, to);
+    this.active(call);
+    this.active(to);
+    if (call === to) throw refusal('sip.invalid_state', 'a call cannot be transferred to itself');
+    this.end(call, 'transferred');
+    this.end(to, 'transferred');
+  }
+
   async loadSettings(): Promise<AccountSettings | null> {
     this.record('load_settings');
     return this.stored === null ? null : { ...this.stored };
@@ -272,13 +480,22 @@ export class MockBackend implements Backend {
   async saveSettings(settings: AccountSettings): Promise<void> {
     this.record('save_settings', settings);
     this.stored = { ...settings };
-    this.connectAndRegister();
+    // The settings screen edits the first account.
+    const first = this.engine.accounts[0];
+    const account = first?.account ?? this.nextAccount++;
+    this.emit({ type: 'account_added', account, name: settings.sip_address, default: first?.default ?? true });
+    this.connectAndRegister(account);
   }
 
   async trustCertificate(sha256: string): Promise<void> {
     this.record('trust_certificate', sha256);
     if (this.stored) this.stored = { ...this.stored, trusted_certificate: sha256 };
-    this.connectAndRegister();
+    const refused = this.engine.accounts.filter(
+      (a) => a.connection.state === 'disconnected' && a.connection.certificate?.sha256 === sha256,
+    );
+    for (const { account } of refused.length > 0 ? refused : this.engine.accounts.slice(0, 1)) {
+      this.connectAndRegister(account);
+    }
   }
 
   async loadPreferences(): Promise<Preferences> {
@@ -289,7 +506,7 @@ export class MockBackend implements Backend {
   async savePreferences(preferences: Preferences): Promise<void> {
     this.record('save_preferences', preferences);
     const problem = Object.values(validatePreferences(preferences))[0];
-    if (problem) throw new BackendError('settings.invalid', problem);
+    if (problem) throw refusal('settings.invalid', problem);
     this.preferences = structuredClone(preferences);
   }
 
@@ -302,7 +519,7 @@ export class MockBackend implements Backend {
     this.record('test_audio', speaker, microphone);
     const missing = (name: string | null, list: string[]) => name !== null && !list.includes(name);
     if (missing(speaker, this.devices.outputs) || missing(microphone, this.devices.inputs)) {
-      throw new BackendError('audio.device_not_found', 'no such device');
+      throw refusal('audio.no_device', 'no such device');
     }
   }
 

@@ -21,28 +21,49 @@ describe('TauriBackend', () => {
     mockIPC((cmd, args) => {
       seen.push([cmd, args]);
       if (cmd === 'call') return 4;
-      if (cmd === 'snapshot') return { seq: 0, connection: { state: 'connecting' }, registration: { state: 'unregistered' }, calls: [] };
+      if (cmd === 'snapshot') return { seq: 0, accounts: [], calls: [], focus: null };
       return null;
     });
     const b = new TauriBackend();
     expect((await b.snapshot()).seq).toBe(0);
     await b.register();
-    expect(await b.call('sip:bob@example.com')).toBe(4);
+    expect(await b.call('sip:bob@example.com', null)).toBe(4);
+    expect(await b.call('sip:bob@example.com', 2)).toBe(4);
     await b.answer(4);
     await b.reject(4);
     await b.hangup(4);
     await b.setMuted(4, true);
     await b.sendDtmf(4, '5');
     await b.saveSettings({ display_name: '', sip_address: 'a@b', auth_user: '', password: 'p', server: 'wss://b', register_expires: 600, password_storage: 'keyring', trusted_certificate: null });
-    expect(seen.map(([c]) => c)).toEqual(['snapshot', 'register', 'call', 'answer', 'reject', 'hangup', 'set_muted', 'send_dtmf', 'save_settings']);
-    expect(seen[2][1]).toEqual({ target: 'sip:bob@example.com' });
-    expect(seen[6][1]).toEqual({ call: 4, muted: true });
-    expect(seen[8][1]).toMatchObject({ settings: { sip_address: 'a@b', password_storage: 'keyring' } });
+    expect(seen.map(([c]) => c)).toEqual(['snapshot', 'register', 'call', 'call', 'answer', 'reject', 'hangup', 'set_muted', 'send_dtmf', 'save_settings']);
+    expect(seen[2][1]).toEqual({ target: 'sip:bob@example.com', account: null });
+    expect(seen[3][1]).toEqual({ target: 'sip:bob@example.com', account: 2 });
+    expect(seen[7][1]).toEqual({ call: 4, muted: true });
+    expect(seen[9][1]).toMatchObject({ settings: { sip_address: 'a@b', password_storage: 'keyring' } });
+  });
+
+  it('invokes the commands of several calls by name with their arguments', async () => {
+    const seen: [string, unknown][] = [];
+    mockIPC((cmd, args) => {
+      seen.push([cmd, args]);
+      return null;
+    });
+    const b = new TauriBackend();
+    await b.focusCall(4);
+    await b.mergeCalls(4, 5);
+    await b.splitCall(5);
+    await b.transferAttended(4, 5);
+    expect(seen).toEqual([
+      ['focus_call', { call: 4 }],
+      ['merge_calls', { call: 4, other: 5 }],
+      ['split_call', { call: 5 }],
+      ['transfer_attended', { call: 4, to: 5 }],
+    ]);
   });
 
   it('invokes the settings, audio and history commands by name with their arguments', async () => {
     const seen: [string, unknown][] = [];
-    const entry = { id: 1, direction: 'outgoing', remote: 'sip:bob@example.com', started_at_ms: 0, duration_s: 5, outcome: 'answered' };
+    const entry = { id: 1, direction: 'outgoing', remote: 'sip:bob@example.com', account: '', started_at_ms: 0, duration_s: 5, outcome: 'answered' };
     mockIPC((cmd, args) => {
       seen.push([cmd, args]);
       if (cmd === 'load_preferences') return DEFAULT_PREFERENCES;
@@ -75,20 +96,29 @@ describe('TauriBackend', () => {
     ]);
   });
 
-  it("turns a command's { code, message } error into a BackendError with that code", async () => {
+  it("turns a command's { code, fault, message } error into a BackendError with all three", async () => {
     mockIPC(() => {
-      throw { code: 'sip.no_such_call', message: 'no call 4' };
+      throw { code: 'sip.no_such_call', fault: 'user', message: 'no call 4' };
     });
     const err = await new TauriBackend().hangup(4).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackendError);
-    expect((err as BackendError).code).toBe('sip.no_such_call');
+    expect(err).toMatchObject({ code: 'sip.no_such_call', fault: 'user', message: 'no call 4' });
+  });
+
+  it('reports a failure that is not an engine error as ipc.failed, our fault', async () => {
+    mockIPC(() => {
+      throw 'command hangup not found';
+    });
+    const err = await new TauriBackend().hangup(4).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BackendError);
+    expect(err).toMatchObject({ code: 'ipc.failed', fault: 'ours', message: 'command hangup not found' });
   });
 
   it('delivers engine-event payloads until unsubscribed', async () => {
     mockIPC(() => null, { shouldMockEvents: true });
     const got: EngineEvent[] = [];
     const stop = await new TauriBackend().onEvent((e) => got.push(e));
-    const ev: EngineEvent = { seq: 1, type: 'registration', state: 'registering' };
+    const ev: EngineEvent = { seq: 1, type: 'registration', account: 1, state: 'registering' };
     await emit(ENGINE_EVENT, ev);
     stop();
     await emit(ENGINE_EVENT, { ...ev, seq: 2 });

@@ -1,7 +1,8 @@
 // The only module that talks to Tauri. Command names and argument names must match the
-// `#[tauri::command]`s in src-tauri; every error comes back as the engine's `{ code, message }`.
+// `#[tauri::command]`s in src-tauri; every error comes back as the engine's `{ code, fault, message }`.
 import { invoke } from '@tauri-apps/api/core';
 import { listen } from '@tauri-apps/api/event';
+import type { AccountId } from '../bindings/AccountId';
 import type { CallId } from '../bindings/CallId';
 import type { EngineEvent } from '../bindings/EngineEvent';
 import type { Snapshot } from '../bindings/Snapshot';
@@ -50,8 +51,8 @@ export class TauriBackend implements Backend {
     return command('unregister');
   }
 
-  call(target: string): Promise<CallId> {
-    return command('call', { target });
+  call(target: string, account: AccountId | null): Promise<CallId> {
+    return command('call', { target, account });
   }
 
   answer(call: CallId): Promise<void> {
@@ -74,12 +75,28 @@ export class TauriBackend implements Backend {
     return command('set_held', { call, held });
   }
 
+  focusCall(call: CallId): Promise<void> {
+    return command('focus_call', { call });
+  }
+
+  mergeCalls(call: CallId, other: CallId): Promise<void> {
+    return command('merge_calls', { call, other });
+  }
+
+  splitCall(call: CallId): Promise<void> {
+    return command('split_call', { call });
+  }
+
   sendDtmf(call: CallId, digits: string): Promise<void> {
     return command('send_dtmf', { call, digits });
   }
 
   transfer(call: CallId, target: string): Promise<void> {
     return command('transfer', { call, target });
+  }
+
+  transferAttended(call: CallId, to: CallId): Promise<void> {
+    return command('transfer_attended', { call, to });
   }
 
   loadSettings(): Promise<AccountSettings | null> {

@@ -1,5 +1,9 @@
+import type { ErrorCode } from '../bindings/ErrorCode';
+import type { Fault } from '../bindings/Fault';
+import type { UiErrorCode } from '../errors';
 // The Backend contract: everything the UI asks of the engine, and the event feed it projects.
 // `tauri.ts` implements it over IPC; `mock.ts` implements it in memory for tests and the browser.
+import type { AccountId } from '../bindings/AccountId';
 import type { CallId } from '../bindings/CallId';
 import type { EngineError } from '../bindings/EngineError';
 import type { EngineEvent } from '../bindings/EngineEvent';
@@ -37,21 +41,24 @@ export interface DialRequest {
 }
 
 /** A failed command: always carries the engine's stable code; match on `code` only. */
-export class BackendError extends Error implements EngineError {
-  readonly code: string;
+export class BackendError extends Error {
+  readonly code: ErrorCode | UiErrorCode;
+  /** Whose fault it is (`ours` for a failure to reach the engine). */
+  readonly fault: Fault;
 
-  constructor(code: string, message: string) {
+  constructor(code: ErrorCode | UiErrorCode, message: string, fault: Fault = 'ours') {
     super(message);
     this.name = 'BackendError';
     this.code = code;
+    this.fault = fault;
   }
 
-  /** Wraps whatever a command threw; an `{ code, message }` object keeps its code. */
+  /** Wraps whatever a command threw; an `{ code, fault, message }` object keeps its code. */
   static from(e: unknown): BackendError {
     if (e instanceof BackendError) return e;
     if (typeof e === 'object' && e !== null && typeof (e as EngineError).code === 'string') {
-      const { code, message } = e as EngineError;
-      return new BackendError(code, typeof message === 'string' ? message : code);
+      const { code, fault, message } = e as EngineError;
+      return new BackendError(code, typeof message === 'string' ? message : code, fault ?? 'ours');
     }
     return new BackendError('ipc.failed', e instanceof Error ? e.message : String(e));
   }
@@ -66,14 +73,26 @@ export interface Backend {
   onEvent(handler: (event: EngineEvent) => void): Promise<Unsubscribe>;
   register(): Promise<void>;
   unregister(): Promise<void>;
-  call(target: string): Promise<CallId>;
+  /** Calls `target` from `account` (null: the default account). */
+  call(target: string, account: AccountId | null): Promise<CallId>;
+  /** Answers; the engine holds the call that was up, if any. */
   answer(call: CallId): Promise<void>;
   reject(call: CallId): Promise<void>;
+  /** Hangs up this call only (one conference leg leaves the other). */
   hangup(call: CallId): Promise<void>;
   setMuted(call: CallId, muted: boolean): Promise<void>;
   setHeld(call: CallId, held: boolean): Promise<void>;
+  /** Switches to this call: the engine holds the others and resumes it. */
+  focusCall(call: CallId): Promise<void>;
+  /** Joins two calls into a local three-way conference. */
+  mergeCalls(call: CallId, other: CallId): Promise<void>;
+  /** Takes one leg out of the conference and holds it. */
+  splitCall(call: CallId): Promise<void>;
   sendDtmf(call: CallId, digits: string): Promise<void>;
+  /** Blind transfer of `call` to `target`. */
   transfer(call: CallId, target: string): Promise<void>;
+  /** Attended transfer: connects the far ends of `call` and `to`, then drops both. */
+  transferAttended(call: CallId, to: CallId): Promise<void>;
   /** The saved settings, or null before the first save. */
   loadSettings(): Promise<AccountSettings | null>;
   /** Validates and stores, then reconnects and registers; on failure the saved settings stay. */

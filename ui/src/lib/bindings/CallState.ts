@@ -5,7 +5,7 @@ import type { EngineError } from "./EngineError";
 /**
  * Where a call stands.
  */
-export type CallState = { "state": "calling" } | { "state": "ringing", status: number, } | { "state": "incoming" } | { "state": "active", codec: string, 
+export type CallState = { "state": "calling" } | { "state": "ringing", status: number, } | { "state": "incoming", waiting: boolean, } | { "state": "active", codec: string, 
 /**
  * Our microphone is muted.
  */
@@ -17,4 +17,8 @@ held: boolean,
 /**
  * The far end put us on hold.
  */
-remote_held: boolean, } | { "state": "ended", outcome: CallOutcome, status: number | null, error: EngineError | null, };
+remote_held: boolean, 
+/**
+ * A leg of the local three-way conference: it hears the other legs and the microphone.
+ */
+conference: boolean, } | { "state": "ended", outcome: CallOutcome, status: number | null, error: EngineError | null, };

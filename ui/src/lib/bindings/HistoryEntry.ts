@@ -11,6 +11,11 @@ export type HistoryEntry = {
  */
 id: number, direction: Direction, remote: string, 
 /**
+ * The account it was made from or came to (`user@domain`; empty for calls recorded
+ * before accounts were kept).
+ */
+account: string, 
+/**
  * Wall-clock start, milliseconds since the Unix epoch.
  */
 started_at_ms: number, 

@@ -1,19 +1,24 @@
 import { fireEvent, render, screen, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
+import { engineError } from '../backend/mock';
 import type { Levels } from '../backend/types';
 import type { CallState } from '../bindings/CallState';
 import CallControls from './CallControls.svelte';
 
 const QUIET: Levels = { input_dbfs: -100, output_dbfs: -100 };
-const active = (o: Partial<{ muted: boolean; held: boolean; remote_held: boolean }> = {}): CallState => ({
-  state: 'active', codec: 'opus', muted: false, held: false, remote_held: false, ...o,
+const active = (o: Partial<{ muted: boolean; held: boolean; remote_held: boolean; conference: boolean }> = {}): CallState => ({
+  state: 'active', codec: 'opus', muted: false, held: false, remote_held: false, conference: false, ...o,
 });
-const call = (state: CallState, remote = 'sip:bob@example.com') => ({ call: 3, direction: 'outgoing' as const, remote, state });
+const call = (state: CallState, remote = 'sip:bob@example.com') => ({ call: 3, account: 1, direction: 'outgoing' as const, remote, state });
 
-function setup(state: CallState, extra: { activeSince?: number; now?: () => number; levels?: Levels; remote?: string } = {}) {
+function setup(
+  state: CallState,
+  extra: { activeSince?: number; now?: () => number; levels?: Levels; remote?: string; qualify?: boolean; account?: string } = {},
+) {
   const handlers = {
     onhangup: vi.fn(),
+    onsplit: vi.fn(),
     onmute: vi.fn(),
     onhold: vi.fn(),
     ondtmf: vi.fn(),
@@ -153,11 +158,31 @@ describe('CallControls', () => {
     const { rerender } = setup({ state: 'ended', outcome: 'completed', status: null, error: null });
     expect(stateText()).toBe('Call ended');
     expect(buttons()).toEqual({});
-    rerender({ call: call({ state: 'ended', outcome: 'failed', status: 408, error: { code: 'sip.timeout', message: 'Timer B' } }) });
+    rerender({ call: call({ state: 'ended', outcome: 'failed', status: 408, error: engineError('sip.timeout', 'Timer B') }) });
     expect(stateText()).toBe('Call failed: The server did not answer');
     rerender({ call: call({ state: 'ended', outcome: 'rejected', status: 486, error: null }) });
     expect(stateText()).toBe('Call declined');
     rerender({ call: call({ state: 'ended', outcome: 'transferred', status: null, error: null }) });
     expect(stateText()).toBe('Call transferred');
+  });
+
+  it('names Hang up after the other party when other calls are shown too', async () => {
+    const { user, onhangup } = setup(active(), { activeSince: 0, qualify: true, remote: '"Bob" <sip:bob@example.com>' });
+    await user.click(screen.getByRole('button', { name: 'Hang up Bob' }));
+    expect(onhangup).toHaveBeenCalledOnce();
+    expect(screen.getByRole('button', { name: 'Mute' })).toBeInTheDocument();
+  });
+
+  it('offers Split in a conference', async () => {
+    const { user, onsplit } = setup(active({ conference: true }), { activeSince: 0, qualify: true, remote: '"Bob" <sip:bob@example.com>' });
+    expect(stateText()).toBe('In conference');
+    expect(buttons()).toEqual({ Mute: true, Hold: true, Keypad: true, Transfer: true, Split: true, 'Hang up': true });
+    await user.click(screen.getByRole('button', { name: 'Split Bob' }));
+    expect(onsplit).toHaveBeenCalledOnce();
+  });
+
+  it('says which account the call is on when given one', () => {
+    setup(active(), { activeSince: 0, account: 'work@example.org' });
+    expect(screen.getByText('via work@example.org')).toBeInTheDocument();
   });
 });

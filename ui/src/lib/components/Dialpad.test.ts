@@ -3,7 +3,9 @@ import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import Dialpad from './Dialpad.svelte';
 
-function setup(props: { recent?: string[] } = {}) {
+type Account = { account: number; name: string; default: boolean };
+
+function setup(props: { recent?: string[]; accounts?: Account[] } = {}) {
   const oncall = vi.fn();
   const user = userEvent.setup();
   render(Dialpad, { oncall, ...props });
@@ -18,13 +20,13 @@ describe('Dialpad', () => {
     for (const k of ['1', '2', '*', '0', '#']) await user.click(screen.getByRole('button', { name: k }));
     expect(input.value).toBe('12*0#');
     await user.click(screen.getByRole('button', { name: 'Call' }));
-    expect(oncall).toHaveBeenCalledWith('12*0#');
+    expect(oncall).toHaveBeenCalledWith('12*0#', null);
   });
 
   it('takes typed text and Enter', async () => {
     const { oncall, user, input } = setup();
     await user.type(input, 'sip:alice@example.com{Enter}');
-    expect(oncall).toHaveBeenCalledWith('sip:alice@example.com');
+    expect(oncall).toHaveBeenCalledWith('sip:alice@example.com', null);
   });
 
   it('takes digits, * and # typed outside the input, and Enter calls', async () => {
@@ -34,7 +36,7 @@ describe('Dialpad', () => {
     await user.keyboard('{Backspace}');
     expect(input.value).toBe('555*');
     await user.keyboard('{Enter}');
-    expect(oncall).toHaveBeenCalledWith('555*');
+    expect(oncall).toHaveBeenCalledWith('555*', null);
   });
 
   it('leaves Enter on a focused button to that button', async () => {
@@ -71,6 +73,26 @@ describe('Dialpad', () => {
     await user.click(screen.getByRole('button', { name: 'sip:bob@example.com' }));
     expect(input.value).toBe('sip:bob@example.com');
     await user.click(screen.getByRole('button', { name: 'Call' }));
-    expect(oncall).toHaveBeenCalledWith('sip:bob@example.com');
+    expect(oncall).toHaveBeenCalledWith('sip:bob@example.com', null);
+  });
+
+  it('asks nothing about accounts when there is one', () => {
+    setup({ accounts: [{ account: 1, name: 'alice@example.com', default: true }] });
+    expect(screen.queryByLabelText('Call from')).toBeNull();
+  });
+
+  it('calls from the default account unless another is picked', async () => {
+    const accounts = [
+      { account: 1, name: 'alice@example.com', default: false },
+      { account: 2, name: 'work@example.org', default: true },
+    ];
+    const { oncall, user, input } = setup({ accounts });
+    const from = screen.getByLabelText('Call from') as HTMLSelectElement;
+    expect(from.selectedOptions[0].textContent).toBe('work@example.org');
+    await user.type(input, '100{Enter}');
+    expect(oncall).toHaveBeenLastCalledWith('100', 2);
+    await user.selectOptions(from, 'alice@example.com');
+    await user.click(screen.getByRole('button', { name: 'Call' }));
+    expect(oncall).toHaveBeenLastCalledWith('100', 1);
   });
 });

@@ -6,9 +6,9 @@ import History from './History.svelte';
 
 const at = Date.UTC(2025, 4, 6, 14, 30);
 const entries: HistoryEntry[] = [
-  { id: 3, direction: 'incoming', remote: '"Carol" <sip:carol@example.com>', started_at_ms: at, duration_s: 0, outcome: 'missed' },
-  { id: 2, direction: 'outgoing', remote: 'sip:+15550100@pbx.example.com', started_at_ms: at - 60_000, duration_s: 65, outcome: 'answered' },
-  { id: 1, direction: 'incoming', remote: 'Bob <sip:bob@example.com>', started_at_ms: at - 120_000, duration_s: 3725, outcome: 'answered' },
+  { id: 3, direction: 'incoming', remote: '"Carol" <sip:carol@example.com>', account: 'alice@example.com', started_at_ms: at, duration_s: 0, outcome: 'missed' },
+  { id: 2, direction: 'outgoing', remote: 'sip:+15550100@pbx.example.com', account: 'alice@example.com', started_at_ms: at - 60_000, duration_s: 65, outcome: 'answered' },
+  { id: 1, direction: 'incoming', remote: 'Bob <sip:bob@example.com>', account: 'alice@example.com', started_at_ms: at - 120_000, duration_s: 3725, outcome: 'answered' },
 ];
 
 function setup(list = entries) {

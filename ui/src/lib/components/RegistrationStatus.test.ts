@@ -1,7 +1,9 @@
 import { render, screen } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
+import { engineError, ERROR_CODES } from '../backend/mock';
 import type { ConnectionState } from '../bindings/ConnectionState';
+import type { ErrorCode } from '../bindings/ErrorCode';
 import type { RegistrationState } from '../bindings/RegistrationState';
 import { ERROR_TEXT } from '../errors';
 import RegistrationStatus from './RegistrationStatus.svelte';
@@ -15,9 +17,11 @@ function status(connection: ConnectionState, registration: RegistrationState): s
   return text;
 }
 
-const failed = (code: string, status: number | null = null): RegistrationState => ({
+type Disconnected = Extract<ConnectionState, { state: 'disconnected' }>;
+
+const failed = (code: ErrorCode, status: number | null = null): RegistrationState => ({
   state: 'failed',
-  error: { code, message: `engine text for ${code}` },
+  error: engineError(code, `engine text for ${code}`),
   status,
 });
 
@@ -36,9 +40,9 @@ describe('RegistrationStatus', () => {
   });
 
   it('says when it will retry an unreachable server', () => {
-    const down: ConnectionState = {
+    const down: Disconnected = {
       state: 'disconnected',
-      error: { code: 'net.unreachable', message: 'connect: ECONNREFUSED 192.0.2.1' },
+      error: engineError('net.unreachable', 'connect: ECONNREFUSED 192.0.2.1'),
       retry_in_ms: 8000,
       certificate: null,
     };
@@ -49,14 +53,11 @@ describe('RegistrationStatus', () => {
     expect(status({ ...down, retry_in_ms: null }, { state: 'unregistered' })).toBe('Failed: Server unreachable');
   });
 
-  it.each(Object.entries(ERROR_TEXT))('renders %s by its code, not its message', (code, text) => {
+  it.each(ERROR_CODES)('renders %s by its code, not its message', (code) => {
+    const text = ERROR_TEXT[code];
     expect(status(connected, failed(code))).toBe(`Failed: ${text}`);
-    const down: ConnectionState = { state: 'disconnected', error: { code, message: 'ignored' }, retry_in_ms: null, certificate: null };
+    const down: ConnectionState = { state: 'disconnected', error: engineError(code, 'ignored'), retry_in_ms: null, certificate: null };
     expect(status(down, { state: 'unregistered' })).toBe(`Failed: ${text}`);
-  });
-
-  it('falls back to the engine message for a code it does not know', () => {
-    expect(status(connected, failed('sip.brand_new'))).toBe('Failed: engine text for sip.brand_new');
   });
 });
 
@@ -64,7 +65,7 @@ describe('an untrusted server certificate', () => {
   const sha256 = '3A:F1:0B:7C:'.repeat(7) + '3A:F1:0B:7C';
   const untrusted: ConnectionState = {
     state: 'disconnected',
-    error: { code: 'tls.untrusted_certificate', message: 'UnknownIssuer' },
+    error: engineError('tls.untrusted_certificate', 'UnknownIssuer'),
     retry_in_ms: null,
     certificate: { sha256 },
   };
@@ -80,10 +81,26 @@ describe('an untrusted server certificate', () => {
 
   it('offers nothing to trust for other failures', () => {
     render(RegistrationStatus, {
-      connection: { ...untrusted, error: { code: 'net.unreachable', message: 'x' }, certificate: null },
+      connection: { ...untrusted, error: engineError('net.unreachable', 'x'), certificate: null },
       registration: { state: 'unregistered' },
       ontrust: vi.fn(),
     });
     expect(screen.queryByRole('button', { name: 'Trust certificate' })).toBeNull();
+  });
+
+  it("says whose certificate it is when several accounts are shown, keeping the status just the state", async () => {
+    const ontrust = vi.fn();
+    render(RegistrationStatus, {
+      connection: untrusted,
+      registration: { state: 'unregistered' },
+      name: 'work@example.org',
+      qualify: true,
+      ontrust,
+    });
+    expect(screen.getByRole('status')).toHaveTextContent(/^Failed: Certificate not trusted$/);
+    expect(screen.getByText('work@example.org')).toBeInTheDocument();
+    expect(screen.getByLabelText('Certificate fingerprint for work@example.org')).toHaveTextContent(sha256);
+    await userEvent.setup().click(screen.getByRole('button', { name: 'Trust certificate for work@example.org' }));
+    expect(ontrust).toHaveBeenCalledWith(sha256);
   });
 });

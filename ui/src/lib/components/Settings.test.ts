@@ -1,7 +1,7 @@
 import { render, screen, within } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
-import { MockBackend } from '../backend/mock';
+import { engineError, MockBackend } from '../backend/mock';
 import type { AccountSettings, Levels, Preferences } from '../backend/types';
 import { DEFAULT_PREFERENCES } from '../preferences';
 import Settings from './Settings.svelte';
@@ -87,9 +87,9 @@ describe('Settings: Audio', () => {
 
   it('shows why the test failed, by code', async () => {
     const { mock, user } = await setup();
-    mock.failNext('test_audio', { code: 'audio.device_not_found', message: 'hw:2' });
+    mock.failNext('test_audio', engineError('audio.no_device', 'hw:2'));
     await user.click(screen.getByRole('button', { name: 'Test audio' }));
-    expect(screen.getByRole('alert')).toHaveTextContent('The chosen audio device is not connected');
+    expect(screen.getByRole('alert')).toHaveTextContent('No audio device');
   });
 });
 
@@ -141,7 +141,7 @@ describe('Settings: Security', () => {
 
   it('says why forgetting failed', async () => {
     const { mock, user } = await setup({ saved: { ...account, trusted_certificate: sha256 } });
-    mock.failNext('save_settings', { code: 'secrets.failed', message: 'x' });
+    mock.failNext('save_settings', engineError('secrets.failed', 'x'));
     await user.click(screen.getByRole('button', { name: 'Forget' }));
     expect(screen.getByRole('alert')).toHaveTextContent('Not saved: The password could not be stored or read');
     expect(mock.stored?.trusted_certificate).toBe(sha256);
@@ -182,7 +182,7 @@ describe('Settings: App', () => {
 
   it('keeps the choice and shows the reason when the engine refuses it', async () => {
     const { mock, user, onpreferences } = await setup();
-    mock.failNext('save_preferences', { code: 'settings.invalid', message: 'autostart' });
+    mock.failNext('save_preferences', engineError('settings.invalid', 'autostart'));
     await user.click(screen.getByRole('checkbox', { name: 'Start at login' }));
     await flush();
     expect(screen.getByRole('alert')).toHaveTextContent('Not saved: Some settings have values Wren cannot use');

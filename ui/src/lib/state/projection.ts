@@ -7,14 +7,33 @@ import type { Snapshot } from '../bindings/Snapshot';
 export function applyEvent(s: Snapshot, ev: EngineEvent): Snapshot {
   const next: Snapshot = { ...s, seq: ev.seq };
   switch (ev.type) {
+    case 'account_added': {
+      const others = ev.default ? s.accounts.map((a) => ({ ...a, default: false })) : s.accounts;
+      next.accounts = others.some((a) => a.account === ev.account)
+        ? others.map((a) => (a.account === ev.account ? { ...a, name: ev.name, default: ev.default } : a))
+        : [
+            ...others,
+            {
+              account: ev.account,
+              name: ev.name,
+              default: ev.default,
+              connection: { state: 'connecting' },
+              registration: { state: 'unregistered' },
+            },
+          ];
+      break;
+    }
+    case 'account_removed':
+      next.accounts = s.accounts.filter((a) => a.account !== ev.account);
+      break;
     case 'connection': {
-      const { seq: _seq, type: _type, ...connection } = ev;
-      next.connection = connection;
+      const { seq: _seq, type: _type, account, ...connection } = ev;
+      next.accounts = s.accounts.map((a) => (a.account === account ? { ...a, connection } : a));
       break;
     }
     case 'registration': {
-      const { seq: _seq, type: _type, ...registration } = ev;
-      next.registration = registration;
+      const { seq: _seq, type: _type, account, ...registration } = ev;
+      next.accounts = s.accounts.map((a) => (a.account === account ? { ...a, registration } : a));
       break;
     }
     case 'call_added':
@@ -22,9 +41,10 @@ export function applyEvent(s: Snapshot, ev: EngineEvent): Snapshot {
         ...s.calls,
         {
           call: ev.call,
+          account: ev.account,
           direction: ev.direction,
           remote: ev.remote,
-          state: ev.direction === 'outgoing' ? { state: 'calling' } : { state: 'incoming' },
+          state: ev.direction === 'outgoing' ? { state: 'calling' } : { state: 'incoming', waiting: false },
         },
       ];
       break;
@@ -33,6 +53,9 @@ export function applyEvent(s: Snapshot, ev: EngineEvent): Snapshot {
       break;
     case 'call_removed':
       next.calls = s.calls.filter((c) => c.call !== ev.call);
+      break;
+    case 'focus':
+      next.focus = ev.call;
       break;
   }
   return next;

@@ -1,7 +1,7 @@
 import { render, screen } from '@testing-library/svelte';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
-import { MockBackend } from '../../backend/mock';
+import { engineError, MockBackend } from '../../backend/mock';
 import type { AccountSettings } from '../../backend/types';
 import AccountSection from './AccountSection.svelte';
 
@@ -90,7 +90,7 @@ describe('AccountSection', () => {
 
   it('shows the engine refusal by code on its field and keeps the saved settings', async () => {
     const { mock, user, field, save } = setup(good);
-    mock.failNext('save_settings', { code: 'config.invalid_server', message: 'missing or invalid host: "wss://x y"' });
+    mock.failNext('save_settings', engineError('config.invalid_server', 'missing or invalid host: "wss://x y"'));
     await user.clear(field('WebSocket server'));
     await user.type(field('WebSocket server'), 'wss://other.example.com');
     await user.click(save());
@@ -101,7 +101,7 @@ describe('AccountSection', () => {
 
   it('shows a refusal that is about no field as an alert', async () => {
     const { mock, user, save } = setup(good);
-    mock.failNext('save_settings', { code: 'config.ca_not_found', message: 'CA file /x does not exist' });
+    mock.failNext('save_settings', engineError('config.ca_not_found', 'CA file /x does not exist'));
     await user.click(save());
     expect(screen.getByRole('alert')).toHaveTextContent('Not saved: CA certificate file not found');
     expect(mock.stored).toEqual(good);
@@ -112,7 +112,7 @@ describe('AccountSection', () => {
     await user.type(field('SIP address'), 'alice@example.com');
     await user.type(field('Password'), 'secret');
     await user.type(field('WebSocket server'), 'wss://sip.example.com');
-    mock.failNext('save_settings', { code: 'secrets.unavailable', message: 'no Secret Service' });
+    mock.failNext('save_settings', engineError('secrets.unavailable', 'no Secret Service'));
     await user.click(save());
     expect(mock.stored).toBeNull();
     const ask = screen.getByRole('alert');
@@ -132,7 +132,7 @@ describe('AccountSection', () => {
 
   it('can store the password in a file, with the warning shown', async () => {
     const { mock, user, save } = setup(good);
-    mock.failNext('save_settings', { code: 'secrets.unavailable', message: 'no Secret Service' });
+    mock.failNext('save_settings', engineError('secrets.unavailable', 'no Secret Service'));
     await user.click(save());
     await user.click(screen.getByRole('button', { name: 'Store in a file only I can read' }));
     expect(mock.stored?.password_storage).toBe('file');
@@ -141,9 +141,9 @@ describe('AccountSection', () => {
 
   it('does not fall back on its own when the chosen storage fails too', async () => {
     const { mock, user, save } = setup(good);
-    mock.failNext('save_settings', { code: 'secrets.unavailable', message: 'no Secret Service' });
+    mock.failNext('save_settings', engineError('secrets.unavailable', 'no Secret Service'));
     await user.click(save());
-    mock.failNext('save_settings', { code: 'secrets.failed', message: 'disk full' });
+    mock.failNext('save_settings', engineError('secrets.failed', 'disk full'));
     await user.click(screen.getByRole('button', { name: 'Store in a file only I can read' }));
     expect(screen.getByRole('alert')).toHaveTextContent('Not saved: The password could not be stored or read');
     expect(mock.stored).toEqual(good);

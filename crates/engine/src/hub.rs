@@ -1,0 +1,456 @@
+//! The audio hub: every call's audio meets here, one port per call, around one microphone
+//! stream and one speaker stream for the whole app (plus the ringer's device when the user
+//! picked a separate one).
+//!
+//! ```text
+//!                         ┌──────────────────── AudioHub (one tick = 20 ms) ───────────────────┐
+//!  mic stream ─▶ mic ─────┤ capture(call): live port ─▶ its input (mic, WAV or tone)          │
+//!                         │                 + in a conference, every other live port's rx   ─┼─▶ call's encoder
+//!  call's decoder ─▶ play(call) ─▶ port.rx ─▶ recorder (WAV)                                  │
+//!                         │ render: Σ live ports' rx × volume + ringback + DTMF feedback     │
+//!                         │         + call-waiting tone + busy tone ─▶ `rendered` ───────────┼─▶ speaker stream
+//!  ringtone ──────────────┼──────────────────────────────────────────────────────────────────┼─▶ ringer stream
+//!                         └────────────────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! The engine core decides which calls are live (the focused call, or every conference leg)
+//! and tells the hub through [`AudioOp`]s; the hub knows nothing of SIP. `rendered` is exactly
+//! the frame written to the speaker stream, and the microphone frame read in the same tick is
+//! the one that goes out: the echo canceller's reference and its input.
+//!
+//! Still paced by the driver's 20 ms tick, not by the device (see DESIGN.md).
+
+use crate::core::{AudioPorts, RingMode};
+use crate::error::EngineError;
+use crate::event::CallId;
+use crate::media::{
+    apply_volume, audio_error, exclusive, mix, AudioEnv, AudioInput, AudioOutput, Levels,
+    MediaOptions, Speaker,
+};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use wren_audio::{
+    CadencedTone, Capture, FrameSource, LevelMeter, ToneQueue, ToneSource, WavSink, WavSource,
+    FRAME_SAMPLES, SILENCE_DBFS,
+};
+
+/// How long the busy tone plays after the far end is busy.
+const BUSY_TONE: Duration = Duration::from_secs(3);
+/// How long the audio test plays its tone.
+const TEST_TONE: Duration = Duration::from_secs(1);
+
+/// What the core asks of the hub.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AudioOp {
+    /// The call's audio moves to another call (a transfer we carry out continues with the
+    /// same microphone, file or tone).
+    Move { from: CallId, to: CallId },
+    /// The call is gone; `busy` plays the busy tone if it used the speaker.
+    Close { call: CallId, busy: bool },
+    /// Ringback for a call whose far end rings without early media.
+    Ringback { call: CallId, on: bool },
+    /// Local feedback for DTMF digits we send.
+    Dtmf { call: CallId, digits: String },
+    /// The ringer: off, ringing, or the call-waiting tone in the current call.
+    Ring(RingMode),
+    /// The calls that have the microphone and the speaker; in a conference they also hear
+    /// each other.
+    Route { live: Vec<CallId>, conference: bool },
+}
+
+enum Input {
+    /// The shared microphone.
+    Mic,
+    Source(Mutex<Box<dyn FrameSource + Send>>),
+}
+
+/// A call's audio: where its outgoing audio comes from, where its incoming audio goes.
+pub struct Port {
+    input: Input,
+    speaker: bool,
+    record: Option<WavSink>,
+    ringback: Option<CadencedTone>,
+    feedback: ToneQueue,
+    /// The far end's frame this tick (silence when none came).
+    rx: Vec<i16>,
+}
+
+struct Silence;
+
+impl FrameSource for Silence {
+    fn read_frame(&mut self, out: &mut [i16]) -> bool {
+        out.fill(0);
+        true
+    }
+}
+
+/// The audio test: a tone on a chosen speaker while a chosen microphone is metered.
+struct AudioTest {
+    speaker: Speaker,
+    tone: ToneSource,
+    mic: Mutex<Capture>,
+    meter: LevelMeter,
+    until: Instant,
+}
+
+/// The hub (see the module's drawing).
+pub struct AudioHub {
+    pub(crate) env: AudioEnv,
+    ports: BTreeMap<CallId, Port>,
+    live: Vec<CallId>,
+    conference: bool,
+    mic: Option<(Mutex<Capture>, LevelMeter)>,
+    speaker: Option<Speaker>,
+    ringer: Option<(Speaker, CadencedTone)>,
+    ring: RingMode,
+    waiting: Option<CadencedTone>,
+    busy: Option<(CadencedTone, Instant)>,
+    test: Option<AudioTest>,
+    mic_frame: Vec<i16>,
+    /// The frame the speaker got this tick (the echo canceller's reference).
+    rendered: Vec<i16>,
+    scratch: Vec<i16>,
+    now: Option<Instant>,
+}
+
+impl AudioHub {
+    /// A hub over `backend`'s devices with the user's choices.
+    pub fn with_backend(
+        backend: std::sync::Arc<dyn wren_audio::AudioBackend + Send + Sync>,
+        prefs: crate::media::AudioPrefs,
+    ) -> Self {
+        Self::new(AudioEnv { backend, prefs })
+    }
+
+    pub(crate) fn new(env: AudioEnv) -> Self {
+        Self {
+            env,
+            ports: BTreeMap::new(),
+            live: Vec::new(),
+            conference: false,
+            mic: None,
+            speaker: None,
+            ringer: None,
+            ring: RingMode::Off,
+            waiting: None,
+            busy: None,
+            test: None,
+            mic_frame: vec![0; FRAME_SAMPLES],
+            rendered: vec![0; FRAME_SAMPLES],
+            scratch: vec![0; FRAME_SAMPLES],
+            now: None,
+        }
+    }
+
+    /// Opens what `opts` names that can fail (a WAV to play, a file to record to), before the
+    /// call exists, so a typo fails the command instead of the call.
+    pub fn prepare(&self, opts: &MediaOptions) -> Result<Port, EngineError> {
+        let input = match &opts.input {
+            AudioInput::Device => Input::Mic,
+            AudioInput::Silence => Input::Source(Mutex::new(Box::new(Silence))),
+            AudioInput::Tone(hz) => {
+                Input::Source(Mutex::new(Box::new(ToneSource::new(*hz, -12.0))))
+            }
+            AudioInput::Wav(path) => Input::Source(Mutex::new(Box::new(
+                WavSource::open(path).map_err(audio_error)?,
+            ))),
+        };
+        let record = match &opts.record {
+            Some(path) => Some(WavSink::create(path).map_err(audio_error)?),
+            None => None,
+        };
+        Ok(Port {
+            input,
+            speaker: opts.output == AudioOutput::Device,
+            record,
+            ringback: None,
+            feedback: ToneQueue::default(),
+            rx: vec![0; FRAME_SAMPLES],
+        })
+    }
+
+    /// Gives `call` its port.
+    pub fn attach(&mut self, call: CallId, port: Port) {
+        self.ports.insert(call, port);
+        self.update_devices();
+    }
+
+    /// Takes back a port that was attached for a command that then failed.
+    pub fn detach(&mut self, call: CallId) {
+        self.ports.remove(&call);
+        self.update_devices();
+    }
+
+    pub fn apply(&mut self, op: AudioOp) {
+        match op {
+            AudioOp::Move { from, to } => {
+                if let Some(mut port) = self.ports.remove(&from) {
+                    // The new call records nothing of the old one.
+                    port.record = None;
+                    port.ringback = None;
+                    self.ports.insert(to, port);
+                }
+            }
+            AudioOp::Close { call, busy } => {
+                if let Some(port) = self.ports.remove(&call) {
+                    if busy && port.speaker {
+                        self.busy = self.now.map(|now| (CadencedTone::busy(), now + BUSY_TONE));
+                    }
+                    if let Some(sink) = port.record {
+                        if let Err(e) = sink.finish() {
+                            tracing::warn!("finishing the recording failed: {e}");
+                        }
+                    }
+                }
+                self.live.retain(|c| *c != call);
+            }
+            AudioOp::Ringback { call, on } => {
+                if let Some(port) = self.ports.get_mut(&call) {
+                    port.ringback = on.then(CadencedTone::ringback);
+                }
+            }
+            AudioOp::Dtmf { call, digits } => {
+                if let Some(port) = self.ports.get_mut(&call) {
+                    port.feedback.push_dtmf(&digits);
+                }
+            }
+            AudioOp::Ring(mode) => self.set_ring(mode),
+            AudioOp::Route { live, conference } => {
+                self.live = live;
+                self.conference = conference;
+            }
+        }
+        self.update_devices();
+    }
+
+    fn set_ring(&mut self, mode: RingMode) {
+        if mode == self.ring {
+            return;
+        }
+        self.ring = mode;
+        self.ringer = None;
+        self.waiting = None;
+        match mode {
+            RingMode::Off => {}
+            RingMode::Waiting => self.waiting = Some(CadencedTone::call_waiting()),
+            RingMode::Ring => {
+                let Some(tone) = CadencedTone::ringtone(self.env.prefs.ringtone) else {
+                    return;
+                };
+                let name = self.env.prefs.ringer.clone();
+                match self.env.open_playback(name.as_deref()) {
+                    Ok(playback) => self.ringer = Some((Speaker::new(playback), tone)),
+                    // No sound device (a server, a test): ring silently, the UI still shows it.
+                    Err(e) => tracing::debug!("no ringtone: {e}"),
+                }
+            }
+        }
+    }
+
+    /// New devices, ringtone or volume; the streams reopen on the new devices.
+    pub(crate) fn set_prefs(&mut self, prefs: crate::media::AudioPrefs) {
+        let devices_changed = prefs.microphone != self.env.prefs.microphone
+            || prefs.speaker != self.env.prefs.speaker;
+        let ring_changed =
+            prefs.ringtone != self.env.prefs.ringtone || prefs.ringer != self.env.prefs.ringer;
+        self.env.prefs = prefs;
+        if devices_changed {
+            self.mic = None;
+            self.speaker = None;
+        }
+        if ring_changed {
+            let mode = std::mem::replace(&mut self.ring, RingMode::Off);
+            self.set_ring(mode);
+        }
+        self.update_devices();
+    }
+
+    /// Opens the shared streams while some port needs them and closes them when none does.
+    fn update_devices(&mut self) {
+        let want_mic = self.ports.values().any(|p| matches!(p.input, Input::Mic));
+        let want_speaker = self.ports.values().any(|p| p.speaker) || self.busy.is_some();
+        if want_mic && self.mic.is_none() {
+            match self.env.open_capture() {
+                Ok(c) => {
+                    let meter = c.meter();
+                    self.mic = Some((Mutex::new(c), meter));
+                }
+                Err(e) => tracing::warn!("no microphone: {e}"),
+            }
+        } else if !want_mic {
+            self.mic = None;
+        }
+        if want_speaker && self.speaker.is_none() {
+            let name = self.env.prefs.speaker.clone();
+            match self.env.open_playback(name.as_deref()) {
+                Ok(p) => self.speaker = Some(Speaker::new(p)),
+                Err(e) => tracing::warn!("no speaker: {e}"),
+            }
+        } else if !want_speaker {
+            self.speaker = None;
+        }
+    }
+
+    /// Whether the hub needs the tick without any call media (tones, tests).
+    pub fn active(&self) -> bool {
+        !self.ports.is_empty()
+            || self.ringer.is_some()
+            || self.busy.is_some()
+            || self.test.is_some()
+    }
+
+    /// Plays a test tone on `speaker` while metering `microphone`, for a second.
+    pub(crate) fn test_audio(
+        &mut self,
+        now: Instant,
+        speaker: Option<String>,
+        microphone: Option<String>,
+    ) -> Result<(), EngineError> {
+        let speaker = Speaker::new(self.env.open_playback(speaker.as_deref())?);
+        let capture = self.env.open_capture_from(microphone.as_deref())?;
+        let meter = capture.meter();
+        self.test = Some(AudioTest {
+            speaker,
+            tone: ToneSource::new(440.0, -12.0),
+            mic: Mutex::new(capture),
+            meter,
+            until: now + TEST_TONE,
+        });
+        Ok(())
+    }
+
+    /// Microphone and speaker levels since the last call.
+    pub fn levels(&self) -> Levels {
+        if let Some(test) = &self.test {
+            return Levels {
+                input_dbfs: test.meter.take().rms_dbfs,
+                output_dbfs: test.speaker.level(),
+            };
+        }
+        Levels {
+            input_dbfs: self
+                .mic
+                .as_ref()
+                .map_or(SILENCE_DBFS, |(_, m)| m.take().rms_dbfs),
+            output_dbfs: self.speaker.as_ref().map_or(SILENCE_DBFS, Speaker::level),
+        }
+    }
+
+    /// The frame the speaker stream got in the last tick (the echo canceller's reference).
+    pub fn rendered(&self) -> &[i16] {
+        &self.rendered
+    }
+
+    fn is_live(&self, call: CallId) -> bool {
+        self.live.contains(&call)
+    }
+}
+
+impl AudioPorts for AudioHub {
+    fn begin(&mut self, now: Instant) {
+        self.now = Some(now);
+        match &mut self.mic {
+            Some((capture, _)) => {
+                exclusive(capture).read_frame(&mut self.mic_frame);
+            }
+            None => self.mic_frame.fill(0),
+        }
+        for port in self.ports.values_mut() {
+            port.rx.fill(0);
+        }
+    }
+
+    fn play(&mut self, call: CallId, frame: Option<&[i16]>) {
+        let Some(port) = self.ports.get_mut(&call) else {
+            return;
+        };
+        let Some(frame) = frame else { return };
+        port.rx.copy_from_slice(frame);
+        if let Some(sink) = &mut port.record {
+            if let Err(e) = sink.write_frame(frame) {
+                tracing::warn!("recording failed, stopped: {e}");
+                port.record = None;
+            }
+        }
+    }
+
+    fn capture(&mut self, call: CallId, out: &mut [i16]) {
+        out.fill(0);
+        let live = self.is_live(call);
+        let Some(port) = self.ports.get_mut(&call) else {
+            return;
+        };
+        match &mut port.input {
+            Input::Mic => {
+                if live {
+                    out.copy_from_slice(&self.mic_frame);
+                }
+            }
+            // A file or tone keeps its place whether or not the call is live.
+            Input::Source(source) => {
+                exclusive(source).read_frame(out);
+                if !live {
+                    out.fill(0);
+                }
+            }
+        }
+        if live && self.conference {
+            for (other, port) in &self.ports {
+                if *other != call && self.live.contains(other) {
+                    mix(out, &port.rx);
+                }
+            }
+        }
+    }
+
+    fn end(&mut self, now: Instant) {
+        self.rendered.fill(0);
+        let volume = self.env.prefs.volume;
+        for (call, port) in &mut self.ports {
+            if !port.speaker || !self.live.contains(call) {
+                continue;
+            }
+            self.scratch.copy_from_slice(&port.rx);
+            apply_volume(&mut self.scratch, volume);
+            mix(&mut self.rendered, &self.scratch);
+            if let Some(tone) = &mut port.ringback {
+                tone.read_frame(&mut self.scratch);
+                mix(&mut self.rendered, &self.scratch);
+            }
+            if port.feedback.read_frame(&mut self.scratch) {
+                mix(&mut self.rendered, &self.scratch);
+            }
+        }
+        if let Some(tone) = &mut self.waiting {
+            tone.read_frame(&mut self.scratch);
+            mix(&mut self.rendered, &self.scratch);
+        }
+        if let Some((tone, until)) = &mut self.busy {
+            if now >= *until {
+                self.busy = None;
+                self.update_devices();
+            } else {
+                tone.read_frame(&mut self.scratch);
+                mix(&mut self.rendered, &self.scratch);
+            }
+        }
+        if let Some(speaker) = &mut self.speaker {
+            speaker.write(&self.rendered);
+        }
+        if let Some((speaker, tone)) = &mut self.ringer {
+            tone.read_frame(&mut self.scratch);
+            speaker.write(&self.scratch);
+        }
+        if let Some(test) = &mut self.test {
+            if now >= test.until {
+                self.test = None;
+            } else {
+                test.tone.read_frame(&mut self.scratch);
+                test.speaker.write(&self.scratch);
+                // Read (and so meter) the microphone; the audio itself goes nowhere.
+                exclusive(&mut test.mic).read_frame(&mut self.scratch);
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The audio hub against the fake sound backend: one microphone stream and one speaker stream
+//! shared by every call, the mix, where the microphone goes, the frame the speaker got, and no
+//! allocation per frame.
+
+use assert_no_alloc::{assert_no_alloc, reset_violation_count, violation_count, AllocDisabler};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wren_audio::{DeviceFormat, FakeBackend, FrameSource, ToneSource, FRAME_SAMPLES};
+use wren_engine::core::AudioPorts;
+use wren_engine::hub::{AudioHub, AudioOp};
+use wren_engine::{AudioPrefs, CallId, MediaOptions};
+use wren_testkit::tone::{goertzel_power_dbfs, sine};
+
+#[global_allocator]
+static ALLOCATOR: AllocDisabler = AllocDisabler;
+
+const A: CallId = CallId(1);
+const B: CallId = CallId(2);
+
+fn fake() -> FakeBackend {
+    let format = DeviceFormat {
+        sample_rate: 48_000,
+        channels: 1,
+    };
+    FakeBackend::new()
+        .with_input("mic", format)
+        .with_output("speaker", format)
+}
+
+fn hub_with_two_calls(fake: &FakeBackend) -> AudioHub {
+    let mut hub = AudioHub::with_backend(Arc::new(fake.clone()), AudioPrefs::default());
+    for call in [A, B] {
+        let port = hub.prepare(&MediaOptions::devices()).expect("device port");
+        hub.attach(call, port);
+    }
+    hub
+}
+
+/// Far-end frames for a call: a tone of its own.
+struct Far(ToneSource);
+
+impl Far {
+    fn frame(&mut self) -> [i16; FRAME_SAMPLES] {
+        let mut f = [0; FRAME_SAMPLES];
+        self.0.read_frame(&mut f);
+        f
+    }
+}
+
+fn level(samples: &[i16], hz: f32) -> f64 {
+    goertzel_power_dbfs(samples, 48_000, hz)
+}
+
+/// One tick: the microphone delivers its frame, both far ends theirs; returns what each call
+/// sends and what the hub rendered.
+fn tick(
+    hub: &mut AudioHub,
+    fake: &FakeBackend,
+    now: Instant,
+    mic: &[f32],
+    far: &mut [Far; 2],
+) -> ([Vec<i16>; 2], Vec<i16>) {
+    let (sent, rendered, _) = tick_with_far(hub, fake, now, mic, far);
+    (sent, rendered)
+}
+
+/// [`tick`], also returning the far ends' frames of this tick.
+fn tick_with_far(
+    hub: &mut AudioHub,
+    fake: &FakeBackend,
+    now: Instant,
+    mic: &[f32],
+    far: &mut [Far; 2],
+) -> ([Vec<i16>; 2], Vec<i16>, [[i16; FRAME_SAMPLES]; 2]) {
+    assert!(fake.capture(mic), "the microphone stream runs");
+    hub.begin(now);
+    let frames = [far[0].frame(), far[1].frame()];
+    hub.play(A, Some(&frames[0]));
+    hub.play(B, Some(&frames[1]));
+    let mut sent = [vec![0; FRAME_SAMPLES], vec![0; FRAME_SAMPLES]];
+    hub.capture(A, &mut sent[0]);
+    hub.capture(B, &mut sent[1]);
+    hub.end(now);
+    (sent, hub.rendered().to_vec(), frames)
+}
+
+#[test]
+fn two_calls_share_one_microphone_and_one_speaker() {
+    let fake = fake();
+    let mut hub = hub_with_two_calls(&fake);
+    // Two device-audio calls opened one stream each way, not two.
+    assert_eq!(fake.running_input().as_deref(), Some("mic"));
+    assert_eq!(fake.running_output().as_deref(), Some("speaker"));
+    hub.apply(AudioOp::Close {
+        call: A,
+        busy: false,
+    });
+    assert!(
+        fake.running_input().is_some(),
+        "B still uses the microphone"
+    );
+    hub.apply(AudioOp::Close {
+        call: B,
+        busy: false,
+    });
+    assert_eq!(
+        fake.running_input(),
+        None,
+        "the last call closed the microphone"
+    );
+    assert_eq!(fake.running_output(), None, "and the speaker");
+}
+
+#[test]
+fn focus_moves_the_microphone() {
+    let fake = fake();
+    let mut hub = hub_with_two_calls(&fake);
+    let mic = sine(1000.0, -6.0, 48_000, FRAME_SAMPLES);
+    let mut far = [
+        Far(ToneSource::new(440.0, -12.0)),
+        Far(ToneSource::new(880.0, -12.0)),
+    ];
+    let now = Instant::now();
+    for (live, hears, silent) in [(A, 0, 1), (B, 1, 0)] {
+        hub.apply(AudioOp::Route {
+            live: vec![live],
+            conference: false,
+        });
+        let mut sent = [Vec::new(), Vec::new()];
+        // Past the capture ring's 40 ms of prefilled silence.
+        for _ in 0..5 {
+            (sent, _) = tick(&mut hub, &fake, now, &mic, &mut far);
+        }
+        assert!(
+            level(&sent[hears], 1000.0) > -10.0,
+            "{live:?} gets the microphone"
+        );
+        assert!(
+            level(&sent[silent], 1000.0) < -45.0,
+            "the other call gets nothing"
+        );
+        // The held call's far end isn't heard either.
+        let (_, rendered) = tick(&mut hub, &fake, now, &mic, &mut far);
+        let (heard, not) = if hears == 0 {
+            (440.0, 880.0)
+        } else {
+            (880.0, 440.0)
+        };
+        assert!(level(&rendered, heard) > -20.0);
+        assert!(level(&rendered, not) < -45.0);
+    }
+}
+
+#[test]
+fn conference_mixes_both_legs_and_the_speaker_gets_exactly_the_rendered_frame() {
+    let fake = fake();
+    let mut hub = hub_with_two_calls(&fake);
+    hub.apply(AudioOp::Route {
+        live: vec![A, B],
+        conference: true,
+    });
+    let silent_mic = vec![0.0f32; FRAME_SAMPLES];
+    let mic = sine(1000.0, -6.0, 48_000, FRAME_SAMPLES);
+    let mut far = [
+        Far(ToneSource::new(440.0, -12.0)),
+        Far(ToneSource::new(880.0, -12.0)),
+    ];
+    let now = Instant::now();
+    let mut rendered = Vec::new();
+    let mut played = Vec::new();
+    let mut out = vec![0.0f32; FRAME_SAMPLES];
+    for round in 0..12 {
+        let mic = if round < 6 { &silent_mic } else { &mic };
+        let (sent, r, frames) = tick_with_far(&mut hub, &fake, now, mic, &mut far);
+        rendered.extend_from_slice(&r);
+        assert!(fake.play(&mut out));
+        played.extend(out.iter().map(|s| (s * 32768.0).round() as i32));
+        if round < 6 {
+            // Exactly: A sends what B's far end said and B what A's said, never their own;
+            // the speaker gets both.
+            assert_eq!(sent[0], frames[1], "A hears B and only B");
+            assert_eq!(sent[1], frames[0], "B hears A and only A");
+            let both: Vec<i16> = frames[0]
+                .iter()
+                .zip(&frames[1])
+                .map(|(a, b)| a.saturating_add(*b))
+                .collect();
+            assert_eq!(r, both, "the speaker gets both far ends");
+        } else if round > 8 {
+            // Past the capture ring's prefill: the microphone goes to both legs too.
+            assert!(level(&sent[0], 1000.0) > -10.0 && level(&sent[1], 1000.0) > -10.0);
+            assert!(level(&sent[0], 880.0) > -20.0 && level(&sent[1], 440.0) > -20.0);
+        }
+    }
+    // The speaker ring starts with 40 ms of silence; after it, the device got exactly the
+    // frames the hub rendered, in order (to within the float conversion).
+    let prefill = 2 * FRAME_SAMPLES;
+    assert!(played[..prefill].iter().all(|s| *s == 0));
+    let n = played.len() - prefill;
+    let mismatch = played[prefill..]
+        .iter()
+        .zip(&rendered[..n])
+        .position(|(p, r)| (p - i32::from(*r)).abs() > 1);
+    assert_eq!(mismatch, None, "the device played the rendered frames");
+}
+
+#[test]
+fn a_tick_allocates_nothing() {
+    let fake = fake();
+    let mut hub = hub_with_two_calls(&fake);
+    hub.apply(AudioOp::Route {
+        live: vec![A, B],
+        conference: true,
+    });
+    hub.apply(AudioOp::Ring(wren_engine::core::RingMode::Waiting));
+    hub.apply(AudioOp::Dtmf {
+        call: A,
+        digits: "5".into(),
+    });
+    let mic = sine(1000.0, -6.0, 48_000, FRAME_SAMPLES);
+    let a = [1i16; FRAME_SAMPLES];
+    let b = [2i16; FRAME_SAMPLES];
+    let mut sent = [0i16; FRAME_SAMPLES];
+    let mut out = vec![0.0f32; FRAME_SAMPLES];
+    let mut now = Instant::now();
+    // Warm up (tones size their scratch once), then count.
+    for round in 0..60 {
+        if round == 10 {
+            reset_violation_count();
+        }
+        now += Duration::from_millis(20);
+        assert!(fake.capture(&mic));
+        let mut step = || {
+            hub.begin(now);
+            hub.play(A, Some(&a));
+            hub.play(B, Some(&b));
+            hub.capture(A, &mut sent);
+            hub.capture(B, &mut sent);
+            hub.end(now);
+        };
+        if round >= 10 {
+            assert_no_alloc(step);
+        } else {
+            step();
+        }
+        assert!(fake.play(&mut out));
+    }
+    assert_eq!(violation_count(), 0, "allocations in the hub's tick");
+}

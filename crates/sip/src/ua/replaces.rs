@@ -1,0 +1,162 @@
+//! Replaces (RFC 3891) and the Refer-To of an attended transfer (RFC 5589 §7).
+
+use super::{CallHandle, UserAgent};
+use crate::dialog::Dialog;
+use crate::message::{HeadersExt, Request};
+use ezk_sip_types::Name;
+
+fn replaces_name() -> Name {
+    Name::from("Replaces")
+}
+
+/// The Replaces value that names `dialog` to its far end: Call-ID, then the far end's tag as
+/// `to-tag` and ours as `from-tag` (RFC 3891 §3: tags as the receiving UA sees them).
+fn replaces_value(dialog: &Dialog) -> String {
+    format!(
+        "{};to-tag={};from-tag={}",
+        dialog.call_id, dialog.remote_tag, dialog.local_tag
+    )
+}
+
+/// `%`-escapes a URI header value (RFC 3261 §25.1 `hvalue`): everything but unreserved.
+fn escape_hvalue(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()[]/?:+$".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The far end's address of record in `dialog` (its From or To URI, without parameters of the
+/// header).
+fn remote_uri(dialog: &Dialog) -> &str {
+    let v = dialog.remote.as_str();
+    match (v.find('<'), v.find('>')) {
+        (Some(a), Some(b)) if a < b => &v[a + 1..b],
+        _ => v.split(';').next().unwrap_or(v).trim(),
+    }
+}
+
+/// Refer-To for an attended transfer to the far end of `dialog`.
+pub(super) fn refer_to(dialog: &Dialog) -> String {
+    format!(
+        "<{}?Replaces={}>",
+        remote_uri(dialog),
+        escape_hvalue(&replaces_value(dialog))
+    )
+}
+
+/// Splits `sip:u@h?Replaces=...&other=...` into the URI and the unescaped Replaces value.
+pub(super) fn split_uri_headers(target: &str) -> (&str, Option<String>) {
+    let target = target.trim();
+    let inner = target
+        .strip_prefix('<')
+        .and_then(|t| t.strip_suffix('>'))
+        .unwrap_or(target);
+    let Some((uri, headers)) = inner.split_once('?') else {
+        return (inner, None);
+    };
+    let replaces = headers.split('&').find_map(|h| {
+        let (name, value) = h.split_once('=')?;
+        name.eq_ignore_ascii_case("replaces")
+            .then(|| unescape(value))
+            .flatten()
+    });
+    (uri, replaces)
+}
+
+/// Undoes `%XX` escapes; `None` for a broken escape or a control character.
+fn unescape(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    let s = String::from_utf8(out).ok()?;
+    (!s.chars().any(char::is_control)).then_some(s)
+}
+
+/// A parsed Replaces value: Call-ID, to-tag, from-tag.
+fn parse(value: &str) -> Option<(String, String, String)> {
+    let mut parts = value.split(';').map(str::trim);
+    let call_id = parts.next().filter(|c| !c.is_empty())?.to_owned();
+    let (mut to_tag, mut from_tag) = (None, None);
+    for p in parts {
+        let (k, v) = p.split_once('=').unwrap_or((p, ""));
+        match k.trim().to_ascii_lowercase().as_str() {
+            "to-tag" => to_tag = Some(v.trim().to_owned()),
+            "from-tag" => from_tag = Some(v.trim().to_owned()),
+            _ => {} // early-only and extensions
+        }
+    }
+    Some((call_id, to_tag?, from_tag?))
+}
+
+impl UserAgent {
+    /// The confirmed call an INVITE's Replaces names, `None` without Replaces, or the status
+    /// to refuse it with: 400 for several or a malformed one, 481 when no confirmed call of
+    /// ours matches (RFC 3891 §3).
+    pub(super) fn replaced_call(&self, req: &Request) -> Result<Option<CallHandle>, u16> {
+        let mut values = req.headers().get_raw(&replaces_name());
+        let Some(value) = values.next() else {
+            return Ok(None);
+        };
+        if values.next().is_some() {
+            return Err(400);
+        }
+        let (call_id, to_tag, from_tag) = parse(value.as_str()).ok_or(400u16)?;
+        self.calls
+            .iter()
+            .filter(|c| !c.ended)
+            .find(|c| {
+                c.confirmed_dialog().is_some_and(|d| {
+                    d.call_id == call_id && d.local_tag == to_tag && d.remote_tag == from_tag
+                })
+            })
+            .map(|c| Some(c.handle))
+            .ok_or(481)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_round_trips_and_escapes_in_refer_to() {
+        // RFC 3891 §3 example values.
+        let v = "98732@sip.example.com;from-tag=r33th4x0r;to-tag=ff87ff";
+        assert_eq!(
+            parse(v),
+            Some((
+                "98732@sip.example.com".into(),
+                "ff87ff".into(),
+                "r33th4x0r".into()
+            ))
+        );
+        assert_eq!(parse("abc;to-tag=x"), None);
+        assert_eq!(escape_hvalue("a@b;to-tag=1"), "a%40b%3Bto-tag%3D1");
+        assert_eq!(
+            split_uri_headers("<sip:c@x?Replaces=a%40b%3Bto-tag%3D1%3Bfrom-tag%3D2&Foo=bar>"),
+            ("sip:c@x", Some("a@b;to-tag=1;from-tag=2".to_owned()))
+        );
+        assert_eq!(split_uri_headers("sip:c@x?Foo=bar"), ("sip:c@x", None));
+        assert_eq!(
+            split_uri_headers("sip:c@x?Replaces=%0D%0AVia"),
+            ("sip:c@x", None)
+        );
+        assert_eq!(split_uri_headers("bob"), ("bob", None));
+    }
+}
