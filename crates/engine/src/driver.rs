@@ -8,6 +8,7 @@
 
 use crate::config::AccountConfig;
 use crate::core::{EngineCore, FlowDown, FlowMessage, Output};
+use crate::devices::{DeviceWorker, Opened};
 use crate::error::{EngineError, ErrorCode};
 use crate::event::{AccountId, CallId, EngineEvent};
 use crate::handle::{Command, Reply};
@@ -91,6 +92,7 @@ impl FlowSlot {
 
 enum Wake {
     Command(Option<Command>),
+    Device(Opened),
     Flow(FlowNote),
     Timer,
     MediaTick,
@@ -107,6 +109,8 @@ pub(crate) struct Driver {
     flows: BTreeMap<AccountId, FlowSlot>,
     notes_tx: mpsc::Sender<FlowNote>,
     notes: mpsc::Receiver<FlowNote>,
+    /// Devices the worker opened.
+    devices: mpsc::UnboundedReceiver<Opened>,
     generation: u64,
     sockets: BTreeMap<CallId, (UdpSocket, UdpSocket)>,
     media_tick: Option<Interval>,
@@ -126,9 +130,17 @@ impl Driver {
     ) -> Self {
         let seed: u64 = rand::random();
         let (notes_tx, notes) = mpsc::channel(256);
+        let (devices_tx, devices) = mpsc::unbounded_channel();
+        let backend = audio.backend.clone();
+        let mut hub = AudioHub::new(audio);
+        match DeviceWorker::spawn(backend, devices_tx) {
+            Ok(worker) => hub.use_worker(worker),
+            // Devices then open on the driver's thread, as before.
+            Err(e) => tracing::warn!("no device thread: {e}"),
+        }
         Self {
             core: EngineCore::new(seed),
-            hub: AudioHub::new(audio),
+            hub,
             cmds,
             events,
             levels,
@@ -136,6 +148,7 @@ impl Driver {
             flows: BTreeMap::new(),
             notes_tx,
             notes,
+            devices,
             generation: 0,
             sockets: BTreeMap::new(),
             media_tick: None,
@@ -159,6 +172,7 @@ impl Driver {
                 Wake::Command(None) => break, // every handle is gone
                 Wake::Command(Some(cmd)) => self.on_command(now, cmd),
                 Wake::Flow(note) => self.on_flow(now, note),
+                Wake::Device(opened) => self.hub.device_opened(opened),
                 Wake::Timer => self.core.handle_timeout(now),
                 Wake::MediaTick => {
                     self.core.media_tick(now, SystemTime::now(), &mut self.hub);
@@ -196,6 +210,7 @@ impl Driver {
         tokio::select! {
             cmd = self.cmds.recv() => Wake::Command(cmd),
             Some(note) = self.notes.recv() => Wake::Flow(note),
+            Some(opened) = self.devices.recv() => Wake::Device(opened),
             () = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,

@@ -21,6 +21,7 @@
 //! Still paced by the driver's 20 ms tick, not by the device (see DESIGN.md).
 
 use crate::core::{AudioPorts, RingMode};
+use crate::devices::{DeviceWorker, Opened, Slot, Stream};
 use crate::error::EngineError;
 use crate::event::CallId;
 use crate::media::{
@@ -28,7 +29,7 @@ use crate::media::{
     MediaOptions, Speaker,
 };
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use wren_audio::{
     CadencedTone, Capture, FrameSource, LevelMeter, ToneQueue, ToneSource, WavSink, WavSource,
@@ -107,6 +108,16 @@ pub struct AudioHub {
     waiting: Option<CadencedTone>,
     busy: Option<(CadencedTone, Instant)>,
     test: Option<AudioTest>,
+    /// Opens and closes devices off the caller's thread (the driver's); without one (tests,
+    /// the hub on its own) they open in place.
+    worker: Option<DeviceWorker>,
+    generation: u64,
+    /// Opens under way: the generation asked for.
+    mic_opening: Option<u64>,
+    speaker_opening: Option<u64>,
+    ringer_opening: Option<u64>,
+    /// The ringtone waiting for the ringer's device.
+    ringer_tone: Option<CadencedTone>,
     mic_frame: Vec<i16>,
     /// The frame the speaker got this tick (the echo canceller's reference).
     rendered: Vec<i16>,
@@ -123,6 +134,11 @@ impl AudioHub {
         Self::new(AudioEnv { backend, prefs })
     }
 
+    /// Opens and closes devices through `worker` from now on.
+    pub fn use_worker(&mut self, worker: DeviceWorker) {
+        self.worker = Some(worker);
+    }
+
     pub(crate) fn new(env: AudioEnv) -> Self {
         Self {
             env,
@@ -136,6 +152,12 @@ impl AudioHub {
             waiting: None,
             busy: None,
             test: None,
+            worker: None,
+            generation: 0,
+            mic_opening: None,
+            speaker_opening: None,
+            ringer_opening: None,
+            ringer_tone: None,
             mic_frame: vec![0; FRAME_SAMPLES],
             rendered: vec![0; FRAME_SAMPLES],
             scratch: vec![0; FRAME_SAMPLES],
@@ -229,22 +251,117 @@ impl AudioHub {
             return;
         }
         self.ring = mode;
-        self.ringer = None;
         self.waiting = None;
+        self.ringer_tone = None;
+        self.ringer_opening = None;
+        if let Some((speaker, _)) = self.ringer.take() {
+            self.close(Stream::Playback(Box::new(speaker.into_playback())));
+        }
         match mode {
             RingMode::Off => {}
             RingMode::Waiting => self.waiting = Some(CadencedTone::call_waiting()),
             RingMode::Ring => {
-                let Some(tone) = CadencedTone::ringtone(self.env.prefs.ringtone) else {
-                    return;
-                };
-                let name = self.env.prefs.ringer.clone();
-                match self.env.open_playback(name.as_deref()) {
-                    Ok(playback) => self.ringer = Some((Speaker::new(playback), tone)),
-                    // No sound device (a server, a test): ring silently, the UI still shows it.
-                    Err(e) => tracing::debug!("no ringtone: {e}"),
+                // `Off` rings silently; the UI still shows the call.
+                self.ringer_tone = CadencedTone::ringtone(self.env.prefs.ringtone);
+                if self.ringer_tone.is_some() {
+                    self.open(Slot::Ringer);
                 }
             }
+        }
+    }
+
+    /// Asks for a slot's device: through the worker, or at once without one.
+    fn open(&mut self, slot: Slot) {
+        let name = match slot {
+            Slot::Mic => self.env.prefs.microphone.clone(),
+            Slot::Speaker => self.env.prefs.speaker.clone(),
+            Slot::Ringer => self.env.prefs.ringer.clone(),
+        };
+        if self.worker.is_some() {
+            self.generation += 1;
+            let generation = self.generation;
+            *self.opening(slot) = Some(generation);
+            if let Some(worker) = &self.worker {
+                worker.open(slot, generation, name);
+            }
+        } else {
+            let result = match slot {
+                Slot::Mic => self
+                    .env
+                    .open_capture_from(name.as_deref())
+                    .map(|c| Stream::Capture(Box::new(c))),
+                Slot::Speaker | Slot::Ringer => self
+                    .env
+                    .open_playback(name.as_deref())
+                    .map(|p| Stream::Playback(Box::new(p))),
+            };
+            self.install(slot, result);
+        }
+    }
+
+    fn opening(&mut self, slot: Slot) -> &mut Option<u64> {
+        match slot {
+            Slot::Mic => &mut self.mic_opening,
+            Slot::Speaker => &mut self.speaker_opening,
+            Slot::Ringer => &mut self.ringer_opening,
+        }
+    }
+
+    /// A device the worker opened: installed where it is still wanted (the ringer's stream
+    /// may have become the speaker's meanwhile), else closed.
+    pub fn device_opened(&mut self, opened: Opened) {
+        let slot = [Slot::Mic, Slot::Speaker, Slot::Ringer]
+            .into_iter()
+            .find(|s| *self.opening(*s) == Some(opened.generation));
+        let Some(slot) = slot else {
+            if let Ok(stream) = opened.result {
+                self.close(stream);
+            }
+            return;
+        };
+        *self.opening(slot) = None;
+        self.install(slot, opened.result);
+    }
+
+    fn install(&mut self, slot: Slot, result: Result<Stream, EngineError>) {
+        match (slot, result) {
+            (Slot::Mic, Ok(Stream::Capture(c))) => {
+                let meter = c.meter();
+                self.mic = Some((Mutex::new(*c), meter));
+            }
+            (Slot::Speaker, Ok(Stream::Playback(p))) => self.speaker = Some(Speaker::new(*p)),
+            (Slot::Ringer, Ok(Stream::Playback(p))) => match self.ringer_tone.take() {
+                Some(tone) => self.ringer = Some((Speaker::new(*p), tone)),
+                None => self.close(Stream::Playback(p)),
+            },
+            (_, Ok(stream)) => self.close(stream),
+            // No sound device (a server, a test): the call goes on without it.
+            (Slot::Ringer, Err(e)) => tracing::debug!("no ringtone: {e}"),
+            (Slot::Mic, Err(e)) => tracing::warn!("no microphone: {e}"),
+            (Slot::Speaker, Err(e)) => tracing::warn!("no speaker: {e}"),
+        }
+    }
+
+    /// Closes a stream through the worker (closing joins the stream's thread).
+    fn close(&self, stream: Stream) {
+        match &self.worker {
+            Some(worker) => worker.close(stream),
+            None => drop(stream),
+        }
+    }
+
+    fn close_mic(&mut self) {
+        self.mic_opening = None;
+        if let Some((capture, _)) = self.mic.take() {
+            let capture = capture.into_inner().unwrap_or_else(PoisonError::into_inner);
+            self.close(Stream::Capture(Box::new(capture)));
+        }
+    }
+
+    fn close_speaker(&mut self) {
+        self.speaker_opening = None;
+        if let Some(speaker) = self.speaker.take() {
+            self.close(Stream::Playback(Box::new(speaker.into_playback())));
         }
     }
 
@@ -256,8 +373,8 @@ impl AudioHub {
             prefs.ringtone != self.env.prefs.ringtone || prefs.ringer != self.env.prefs.ringer;
         self.env.prefs = prefs;
         if devices_changed {
-            self.mic = None;
-            self.speaker = None;
+            self.close_mic();
+            self.close_speaker();
         }
         if ring_changed {
             let mode = std::mem::replace(&mut self.ring, RingMode::Off);
@@ -270,25 +387,29 @@ impl AudioHub {
     fn update_devices(&mut self) {
         let want_mic = self.ports.values().any(|p| matches!(p.input, Input::Mic));
         let want_speaker = self.ports.values().any(|p| p.speaker) || self.busy.is_some();
-        if want_mic && self.mic.is_none() {
-            match self.env.open_capture() {
-                Ok(c) => {
-                    let meter = c.meter();
-                    self.mic = Some((Mutex::new(c), meter));
-                }
-                Err(e) => tracing::warn!("no microphone: {e}"),
-            }
-        } else if !want_mic {
-            self.mic = None;
+        if !want_mic {
+            self.close_mic();
+        } else if self.mic.is_none() && self.mic_opening.is_none() {
+            self.open(Slot::Mic);
         }
-        if want_speaker && self.speaker.is_none() {
-            let name = self.env.prefs.speaker.clone();
-            match self.env.open_playback(name.as_deref()) {
-                Ok(p) => self.speaker = Some(Speaker::new(p)),
-                Err(e) => tracing::warn!("no speaker: {e}"),
+        if !want_speaker {
+            self.close_speaker();
+        } else if self.speaker.is_none() && self.speaker_opening.is_none() {
+            if self.env.prefs.ringer == self.env.prefs.speaker {
+                // A call is taking the speaker while the ringer plays on the same device:
+                // the ringer's stream becomes the speaker's (a second stream on the device
+                // fails with some sound servers, and this one is already running).
+                self.ringer_tone = None;
+                if let Some((speaker, _)) = self.ringer.take() {
+                    self.speaker = Some(speaker);
+                    return;
+                }
+                if let Some(generation) = self.ringer_opening.take() {
+                    self.speaker_opening = Some(generation);
+                    return;
+                }
             }
-        } else if !want_speaker {
-            self.speaker = None;
+            self.open(Slot::Speaker);
         }
     }
 

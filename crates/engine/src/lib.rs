@@ -4,6 +4,7 @@
 
 mod config;
 pub mod core;
+pub mod devices;
 mod driver;
 mod error;
 mod event;

@@ -86,10 +86,6 @@ impl AudioEnv {
         Playback::open(&*self.backend, name, DeviceConfig::default()).map_err(audio_error)
     }
 
-    pub fn open_capture(&self) -> Result<Capture, EngineError> {
-        self.open_capture_from(self.prefs.microphone.as_deref())
-    }
-
     pub fn open_capture_from(&self, name: Option<&str>) -> Result<Capture, EngineError> {
         Capture::open(&*self.backend, name, DeviceConfig::default()).map_err(audio_error)
     }
@@ -140,6 +136,13 @@ impl Speaker {
 
     pub fn level(&self) -> f32 {
         self.meter.take().rms_dbfs
+    }
+
+    /// The stream, to close it elsewhere.
+    pub fn into_playback(self) -> Playback {
+        self.playback
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 

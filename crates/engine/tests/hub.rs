@@ -247,3 +247,92 @@ fn a_tick_allocates_nothing() {
     }
     assert_eq!(violation_count(), 0, "allocations in the hub's tick");
 }
+
+/// A backend whose devices take as long to open as the test says: each open waits for a go.
+struct Slow {
+    inner: FakeBackend,
+    go: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl wren_audio::AudioBackend for Slow {
+    fn devices(
+        &self,
+        direction: wren_audio::Direction,
+    ) -> Result<Vec<wren_audio::DeviceInfo>, wren_audio::AudioError> {
+        self.inner.devices(direction)
+    }
+
+    fn start_input(
+        &self,
+        name: Option<&str>,
+        make: wren_audio::MakeInput<'_>,
+    ) -> Result<wren_audio::RunningStream, wren_audio::AudioError> {
+        let go = self.go.lock().unwrap();
+        go.recv_timeout(Duration::from_secs(10))
+            .expect("the test lets the device open");
+        self.inner.start_input(name, make)
+    }
+
+    fn start_output(
+        &self,
+        name: Option<&str>,
+        make: wren_audio::MakeOutput<'_>,
+    ) -> Result<wren_audio::RunningStream, wren_audio::AudioError> {
+        let go = self.go.lock().unwrap();
+        go.recv_timeout(Duration::from_secs(10))
+            .expect("the test lets the device open");
+        self.inner.start_output(name, make)
+    }
+}
+
+#[test]
+fn devices_open_and_close_off_the_callers_thread() {
+    let fake = fake();
+    let (go_tx, go_rx) = std::sync::mpsc::channel();
+    let slow = Arc::new(Slow {
+        inner: fake.clone(),
+        go: std::sync::Mutex::new(go_rx),
+    });
+    let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
+    let mut hub = AudioHub::with_backend(slow.clone(), AudioPrefs::default());
+    hub.use_worker(wren_engine::devices::DeviceWorker::spawn(slow, done_tx).unwrap());
+    // Attaching a device port returns while both devices are still opening (if it waited,
+    // nobody would send the go and it would fail after 10 s).
+    let port = hub.prepare(&MediaOptions::devices()).unwrap();
+    hub.attach(A, port);
+    assert_eq!(fake.running_input(), None);
+    assert_eq!(fake.running_output(), None);
+    for _ in 0..2 {
+        go_tx.send(()).unwrap();
+        let opened = done
+            .blocking_recv()
+            .expect("an answer from the device thread");
+        hub.device_opened(opened);
+    }
+    assert_eq!(fake.running_input().as_deref(), Some("mic"));
+    assert_eq!(fake.running_output().as_deref(), Some("speaker"));
+    // A device that finishes opening after its call is gone is closed, not kept.
+    hub.apply(AudioOp::Close {
+        call: A,
+        busy: false,
+    });
+    let port = hub.prepare(&MediaOptions::devices()).unwrap();
+    hub.attach(B, port);
+    hub.apply(AudioOp::Close {
+        call: B,
+        busy: false,
+    });
+    for _ in 0..2 {
+        go_tx.send(()).unwrap();
+        hub.device_opened(done.blocking_recv().expect("an answer"));
+    }
+    // Closing goes through the device thread too: wait until it has run.
+    for _ in 0..100 {
+        if fake.running_input().is_none() && fake.running_output().is_none() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(fake.running_input(), None, "the late microphone was closed");
+    assert_eq!(fake.running_output(), None, "the late speaker was closed");
+}
