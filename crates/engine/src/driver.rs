@@ -119,6 +119,7 @@ pub(crate) struct Driver {
     shutdown: Vec<oneshot::Sender<()>>,
     seed: u64,
     buf: Vec<u8>,
+    poll_from: usize,
 }
 
 impl Driver {
@@ -157,6 +158,7 @@ impl Driver {
             shutdown: Vec::new(),
             seed,
             buf: vec![0; 2048],
+            poll_from: 0,
         }
     }
 
@@ -206,6 +208,9 @@ impl Driver {
         } else if !media {
             self.media_tick = None;
         }
+        // Start each poll at the next socket, so one flooded port can't starve the others.
+        self.poll_from = self.poll_from.wrapping_add(1);
+        let skip = self.poll_from % self.sockets.len().max(1);
         let (sockets, buf) = (&self.sockets, &mut self.buf);
         tokio::select! {
             cmd = self.cmds.recv() => Wake::Command(cmd),
@@ -224,7 +229,7 @@ impl Driver {
                 }
             } => Wake::MediaTick,
             (call, rtcp, from, n) = std::future::poll_fn(|cx| {
-                for (call, (rtp, rtcp)) in sockets {
+                for (call, (rtp, rtcp)) in sockets.iter().cycle().skip(skip).take(sockets.len()) {
                     for (is_rtcp, socket) in [(false, rtp), (true, rtcp)] {
                         let mut rb = ReadBuf::new(buf);
                         if let Poll::Ready(Ok(from)) = socket.poll_recv_from(cx, &mut rb) {
@@ -466,11 +471,13 @@ impl Driver {
                 let _ = reply.send(result);
             }
             Command::Answer { call, media, reply } => {
+                // The port is attached only once the core took the answer (a second Answer
+                // must not replace a live call's port); the sockets are bound, and the
+                // answer sent, when the core's outputs run after this command.
                 let result = self.hub.prepare(&media).and_then(|port| {
-                    // The port first: binding and answering happen within this call.
+                    core.answer(now, call, media.codecs.clone())?;
                     self.hub.attach(call, port);
-                    core.answer(now, call, media.codecs.clone())
-                        .inspect_err(|_| self.hub.detach(call))
+                    Ok(())
                 });
                 let _ = reply.send(result);
             }

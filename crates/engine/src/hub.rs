@@ -198,12 +198,6 @@ impl AudioHub {
         self.update_devices();
     }
 
-    /// Takes back a port that was attached for a command that then failed.
-    pub fn detach(&mut self, call: CallId) {
-        self.ports.remove(&call);
-        self.update_devices();
-    }
-
     pub fn apply(&mut self, op: AudioOp) {
         match op {
             AudioOp::Move { from, to } => {

@@ -50,6 +50,8 @@ struct Far {
     auto_answer: bool,
     /// Re-INVITEs are refused with this status instead of answered.
     refuse_reoffers: Option<u16>,
+    /// Re-INVITEs are answered with SDP that can't be used.
+    broken_reanswers: bool,
     calls: BTreeMap<CallHandle, FarMedia>,
     /// Offers of our calls still waiting for their answer.
     offers: BTreeMap<CallHandle, LocalMedia>,
@@ -125,6 +127,7 @@ impl Lab {
                 cursor: 0,
                 auto_answer: true,
                 refuse_reoffers: None,
+                broken_reanswers: false,
                 calls: BTreeMap::new(),
                 offers: BTreeMap::new(),
                 reoffers: 0,
@@ -412,6 +415,13 @@ impl Lab {
             }
             UaEvent::Reoffer { call, sdp } => {
                 self.far[i].reoffers += 1;
+                if self.far[i].broken_reanswers {
+                    let junk = Bytes::from_static(b"v=0\r\ns=-\r\n");
+                    let _ = self
+                        .sim
+                        .with_ua(id, |ua, now| ua.answer_reoffer(now, call, junk));
+                    return;
+                }
                 if let Some(code) = self.far[i].refuse_reoffers {
                     let _ = self
                         .sim
@@ -1028,4 +1038,48 @@ fn stalled_flow_does_not_delay_media() {
     assert!(lab.registered(alice));
     // alice2 comes back.
     lab.wait_registered(alice2);
+}
+
+#[test]
+fn an_unusable_answer_to_a_hold_gets_no_second_reinvite() {
+    let (mut lab, _alice, bob_call) = lab_with_call_to_bob(12);
+    lab.far[0].broken_reanswers = true;
+    lab.far_calls(1, "alice");
+    let carol_call = lab.incoming();
+    lab.answer(carol_call);
+    lab.wait_active(carol_call);
+    lab.run_for(secs(10.0));
+    assert_eq!(lab.far[0].reoffers, 1, "one hold attempt, not a storm");
+    assert!(matches!(
+        lab.state(bob_call),
+        Some(CallState::Active { held: false, .. })
+    ));
+}
+
+#[test]
+fn a_transfer_that_fails_leaves_the_call_with_its_audio() {
+    let (mut lab, _alice, bob_call) = lab_with_call_to_bob(13);
+    lab.run_for(secs(0.5)); // bob has our ACK
+    let bob = lab.bob();
+    let sip = *lab.far[0].calls.keys().next().expect("bob's call");
+    lab.sim
+        .with_ua(bob, |ua, now| ua.refer(now, sip, "nobody"))
+        .expect("refer");
+    let failed = |lab: &Lab| {
+        lab.sim
+            .events(bob)
+            .any(|e| matches!(e, UaEvent::TransferFailed { .. }))
+    };
+    assert!(
+        lab.run_until(failed, secs(10.0)),
+        "{}",
+        lab.sim.trace_text()
+    );
+    lab.wait_active(bob_call);
+    assert_eq!(lab.core.snapshot().focus, Some(bob_call));
+    lab.run_for(secs(1.0));
+    assert!(
+        level(&lab.heard(0, 0.5), WREN_HZ) > -25.0,
+        "bob still hears Wren"
+    );
 }

@@ -13,7 +13,7 @@ use crate::error::{EngineError, ErrorCode};
 use crate::event::{CallId, CallOutcome, CallState, Direction, EventKind};
 use crate::hub::AudioOp;
 use bytes::Bytes;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 use wren_media::{CodecKind, Direction as SdpDirection};
 use wren_sip::{CallHandle, EndReason, UaError, UaEvent};
 
@@ -332,10 +332,16 @@ impl EngineCore {
                 format!("at most {MAX_CALLS} calls at once"),
             ));
         }
+        // A transfer target may carry `?Replaces=...` (Call-ID and tags): not for display.
+        let shown = target
+            .split('?')
+            .next()
+            .unwrap_or(target)
+            .trim_start_matches('<');
         let id = self.add_call(
             account,
             Direction::Outgoing,
-            target.to_owned(),
+            shown.to_owned(),
             Phase::Binding {
                 target: target.to_owned(),
             },
@@ -452,6 +458,20 @@ impl EngineCore {
         id: CallId,
         codecs: Option<Vec<CodecKind>>,
     ) -> Result<(), EngineError> {
+        if let (Some(codecs), Some(call)) = (codecs, self.calls.get_mut(&id)) {
+            if call.is_offered() {
+                call.codecs = codecs;
+            }
+        }
+        self.start_answer(id)?;
+        self.focus = Some(id);
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Moves an offered call to `Answering` and asks for its sockets; the answer goes out
+    /// from [`EngineCore::media_bound`]. Touches neither the focus nor the user agents.
+    fn start_answer(&mut self, id: CallId) -> Result<(), EngineError> {
         let call = self.calls.get_mut(&id).ok_or_else(no_call)?;
         if !call.is_offered() {
             return Err(UaError::InvalidState.into());
@@ -472,12 +492,7 @@ impl EngineCore {
         if let Phase::Offered { sip, offer } = std::mem::replace(&mut call.phase, placeholder) {
             call.phase = Phase::Answering { sip, offer };
         }
-        if let Some(codecs) = codecs {
-            call.codecs = codecs;
-        }
-        self.focus = Some(id);
         self.out.push_back(Output::BindMedia { call: id, ip });
-        self.pump(now);
         Ok(())
     }
 
@@ -585,9 +600,13 @@ impl EngineCore {
         if !self.conference.contains(&id) {
             return Err(UaError::InvalidState.into());
         }
+        let was_live = self.focus.is_some_and(|f| self.conference.contains(&f));
         self.conference.retain(|c| *c != id);
         if self.conference.len() == 1 {
-            self.focus = self.conference.pop();
+            let last = self.conference.pop();
+            if was_live {
+                self.focus = last;
+            }
         } else if self.focus == Some(id) {
             self.focus = self.conference.first().copied();
         }
@@ -730,10 +749,11 @@ impl EngineCore {
                 );
                 self.report_transfer(account, call, Err(error));
                 // The consultation call of an attended transfer stays ours.
-                for c in self.calls.values_mut().filter(|c| c.account == account) {
-                    if !matches!(&c.phase, Phase::Active(a) if a.sip == call) {
-                        c.handed_over = false;
-                    }
+                let consult = self
+                    .active_by_sip(account, call)
+                    .and_then(|a| a.consult.take());
+                if let Some(c) = consult.and_then(|c| self.calls.get_mut(&c)) {
+                    c.handed_over = false;
                 }
             }
             UaEvent::Ended {
@@ -813,36 +833,29 @@ impl EngineCore {
         if self.shutdown.is_some() || retiring {
             return reject(self, 480);
         }
+        // RFC 3891 §3: the replaced call must be one of ours, established; then the new one
+        // is answered in its place without ringing (its audio and place move once it is up).
+        let replacing = replaces.and_then(|h| self.by_sip.get(&(account, h)).copied());
+        if replaces.is_some()
+            && !replacing.is_some_and(|old| self.calls.get(&old).is_some_and(Call::has_media))
+        {
+            return reject(self, 481);
+        }
         let id = self.add_call(
             account,
             Direction::Incoming,
             display_remote(&from),
             Phase::Offered { sip, offer },
         );
-        // RFC 3891 §3: the replaced call must be one of ours, established; then the new one
-        // is answered in its place without ringing.
-        if let Some(old) = replaces.and_then(|h| self.by_sip.get(&(account, h)).copied()) {
-            if self.calls.get(&old).is_some_and(Call::has_media) {
-                if let Some(call) = self.calls.get_mut(&id) {
-                    call.replacing = Some(old);
-                }
-                self.out
-                    .push_back(Output::Audio(AudioOp::Move { from: old, to: id }));
-                if self.conference.contains(&old) || self.focus == Some(old) {
-                    for c in &mut self.conference {
-                        if *c == old {
-                            *c = id;
-                        }
-                    }
-                }
-                let focus = self.focus;
-                let _ = self.answer(now, id, None);
-                if focus != Some(old) {
-                    self.focus = focus;
-                }
-                return;
+        if let Some(old) = replacing {
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.replacing = Some(old);
             }
-            return reject(self, 481);
+            if let Err(e) = self.start_answer(id) {
+                tracing::info!("can't take the replacing call: {e}");
+                return reject(self, 480);
+            }
+            return;
         }
         if self.do_not_disturb || self.calls.len() > MAX_CALLS {
             // Shown and then ended, so the history has it as missed.
@@ -853,8 +866,19 @@ impl EngineCore {
         }
     }
 
-    /// The replacing call is up: the replaced one ends as handed over.
+    /// The replacing call is up: it takes the replaced one's audio, focus and conference
+    /// place, and the replaced one ends as handed over.
     fn finish_replacement(&mut self, now: Instant, old: CallId, new: CallId) {
+        if !self.calls.contains_key(&old) {
+            return;
+        }
+        self.out
+            .push_back(Output::Audio(AudioOp::Move { from: old, to: new }));
+        for c in &mut self.conference {
+            if *c == old {
+                *c = new;
+            }
+        }
         if self.focus == Some(old) {
             self.focus = Some(new);
         }
@@ -900,6 +924,10 @@ impl EngineCore {
                 {
                     // RFC 3515 §2.4.5: tell the transferor the new call is up.
                     let _ = acc.ua.transfer_result(now, old, 200);
+                    // It carries on with the old call's audio and place.
+                    if let Some(old_id) = self.by_sip.get(&(account, old)).copied() {
+                        self.finish_transfer(old_id, id);
+                    }
                 }
             }
             Err(e) => {
@@ -913,6 +941,21 @@ impl EngineCore {
                     let _ = acc.ua.hangup(now, sip);
                 }
             }
+        }
+    }
+
+    /// The call we placed for the far end's REFER is up: it takes the old call's audio,
+    /// focus and conference place (the far end hangs the old one up).
+    fn finish_transfer(&mut self, old: CallId, new: CallId) {
+        self.out
+            .push_back(Output::Audio(AudioOp::Move { from: old, to: new }));
+        for c in &mut self.conference {
+            if *c == old {
+                *c = new;
+            }
+        }
+        if self.focus == Some(old) || self.conference.contains(&new) {
+            self.focus = Some(new);
         }
     }
 
@@ -975,7 +1018,12 @@ impl EngineCore {
                 a.codec = codec;
                 a.remote_held = remote_held;
             }
-            Err(e) => tracing::warn!("answer to our re-INVITE unusable: {e}"),
+            Err(e) => {
+                // Not asked again until the intent changes (no storm against a broken answer).
+                tracing::warn!("answer to our re-INVITE unusable: {e}");
+                a.media.local.direction = hold_direction(a.held);
+                a.refused = a.reinvite;
+            }
         }
         a.reinvite = None;
     }
@@ -993,18 +1041,15 @@ impl EngineCore {
             return;
         };
         let codecs = self.calls.get(&old).map(|c| c.codecs.clone());
-        let was_focus = self.live().contains(&old);
+        let focus = self.focus;
         match self.call(now, Some(account), target, codecs) {
             Ok(id) => {
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.on_behalf_of = Some(sip);
                 }
-                self.out
-                    .push_back(Output::Audio(AudioOp::Move { from: old, to: id }));
-                if !was_focus {
-                    // Transferred while held: the new call waits on hold for the user too.
-                    self.focus = None;
-                }
+                // The old call keeps its audio and place until the new one is up (a failed
+                // transfer leaves it as it was, RFC 5589 §6).
+                self.focus = focus;
             }
             Err(e) => {
                 tracing::info!("transfer target unreachable: {e}");
@@ -1051,7 +1096,7 @@ impl EngineCore {
                     });
                 }
                 stats = a.media.stats(now);
-                a.media.close(now, SystemTime::now());
+                a.media.close(now, self.wall);
                 media_bound = true;
             }
             Phase::Dialing { media, .. } => {
@@ -1097,7 +1142,7 @@ impl EngineCore {
         }
         if let Some(acc) = self.accounts.get(&account) {
             let idle = !self.calls.values().any(|c| c.account == account);
-            if idle && acc.pending.is_some() {
+            if idle && acc.pending.is_some() && acc.retiring.is_none() {
                 if let Some(cfg) = self
                     .accounts
                     .get_mut(&account)

@@ -234,6 +234,8 @@ pub struct EngineCore {
     next_call: u64,
     seed: u64,
     snapshot: Snapshot,
+    /// The wall clock as of the last media tick (RTCP's NTP time for a goodbye).
+    wall: SystemTime,
     out: VecDeque<Output>,
     frame: Vec<i16>,
 }
@@ -258,6 +260,7 @@ impl EngineCore {
             next_call: 1,
             seed,
             snapshot: Snapshot::new(),
+            wall: SystemTime::UNIX_EPOCH,
             out: VecDeque::new(),
             frame: vec![0; wren_media::FRAME_SAMPLES],
         }
@@ -361,6 +364,7 @@ impl EngineCore {
         }
         account.retiring = Some(now + GRACE);
         account.want_registered = false;
+        account.pending = None;
         if matches!(account.flow, Flow::Up { .. }) {
             account.ua.unregister(now);
         }
@@ -640,6 +644,7 @@ impl EngineCore {
     /// One 20 ms media step: every call's far-end frame to `ports`, every live call's frame
     /// from `ports` to its encoder, RTCP when due.
     pub fn media_tick(&mut self, now: Instant, wall: SystemTime, ports: &mut impl AudioPorts) {
+        self.wall = wall;
         ports.begin(now);
         for (id, call) in &mut self.calls {
             if let Some(media) = call.media_mut() {

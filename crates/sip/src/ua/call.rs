@@ -214,7 +214,7 @@ impl UserAgent {
         let mut req = self.new_request(Method::INVITE, uri, &from, &to, &call_id, 1, &[]);
         req.headers.insert(Name::CONTACT, self.dialog_contact());
         req.headers.insert(Name::ALLOW, ALLOW);
-        req.headers.insert(Name::SUPPORTED, "outbound");
+        req.headers.insert(Name::SUPPORTED, "outbound, replaces");
         req.headers.insert(Name::CONTENT_TYPE, "application/sdp");
         if let Some(replaces) = replaces {
             req.headers.insert(Name::from("Replaces"), replaces);

@@ -727,7 +727,7 @@ pub(super) fn options_headers() -> Vec<(Name, String)> {
     vec![
         (Name::ALLOW, ALLOW.into()),
         (Name::ACCEPT, "application/sdp".into()),
-        (Name::SUPPORTED, "outbound".into()),
+        (Name::SUPPORTED, "outbound, replaces".into()),
     ]
 }
 

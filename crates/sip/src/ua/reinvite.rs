@@ -86,7 +86,7 @@ impl UserAgent {
         let mut ok = Response::to_request(&invite.method, &invite.headers, 200, None);
         ok.headers.insert(Name::CONTACT, contact);
         ok.headers.insert(Name::ALLOW, ALLOW);
-        ok.headers.insert(Name::SUPPORTED, "outbound");
+        ok.headers.insert(Name::SUPPORTED, "outbound, replaces");
         if !sdp.is_empty() {
             ok.headers.insert(Name::CONTENT_TYPE, "application/sdp");
         }
@@ -143,7 +143,7 @@ impl UserAgent {
         // No credentials up front, as for BYE: a challenge gets a fresh answer.
         let mut req = self.dialog_request(&dialog, Method::INVITE, dialog.local_seq);
         req.headers.insert(Name::ALLOW, ALLOW);
-        req.headers.insert(Name::SUPPORTED, "outbound");
+        req.headers.insert(Name::SUPPORTED, "outbound, replaces");
         req.headers.insert(Name::CONTENT_TYPE, "application/sdp");
         req.body = offer.clone();
         let handle = self.calls[idx].handle;

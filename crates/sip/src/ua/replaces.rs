@@ -76,8 +76,11 @@ fn unescape(text: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -158,5 +161,9 @@ mod tests {
             ("sip:c@x", None)
         );
         assert_eq!(split_uri_headers("bob"), ("bob", None));
+        assert_eq!(
+            split_uri_headers("sip:c@x?Replaces=a%+F"),
+            ("sip:c@x", None)
+        );
     }
 }
