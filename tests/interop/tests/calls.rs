@@ -5,9 +5,10 @@
 //! Needs a running lab (`tests/run.sh` starts one and sets `WREN_LAB_DIR`); without it every
 //! test fails, loudly.
 
-use std::collections::HashMap;
+mod common;
+
+use common::LabDir;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 use tokio::sync::broadcast;
@@ -25,38 +26,24 @@ const BOB_HZ: f32 = 440.0;
 const CAROL_HZ: f32 = 880.0;
 
 struct Lab {
-    dir: PathBuf,
-    env: HashMap<String, String>,
+    lab: LabDir,
     _guard: MutexGuard<'static, ()>,
+}
+
+impl std::ops::Deref for Lab {
+    type Target = LabDir;
+    fn deref(&self) -> &LabDir {
+        &self.lab
+    }
 }
 
 fn lab() -> Lab {
     let guard = LAB_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = PathBuf::from(std::env::var("WREN_LAB_DIR").expect(
-        "WREN_LAB_DIR is not set: these tests need the lab (run tests/run.sh, or \
-         tests/lab/start.sh DIR and export WREN_LAB_DIR=DIR)",
-    ));
-    let text = std::fs::read_to_string(dir.join("lab.env"))
-        .unwrap_or_else(|e| panic!("no lab.env in {}: {e} (is the lab running?)", dir.display()));
-    let env = text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
-        .collect();
-    Lab {
-        dir,
-        env,
-        _guard: guard,
-    }
+    let lab = LabDir::from_env();
+    Lab { lab, _guard: guard }
 }
 
 impl Lab {
-    fn get(&self, key: &str) -> &str {
-        self.env
-            .get(key)
-            .unwrap_or_else(|| panic!("{key} missing from lab.env"))
-    }
-
     fn account(&self, user: &str) -> wren_engine::AccountConfig {
         AccountInput {
             server: self.get("WREN_LAB_WSS").into(),
@@ -67,19 +54,6 @@ impl Lab {
         }
         .validate()
         .expect("a valid lab account")
-    }
-
-    fn ctl(&self, args: &[&str]) -> Output {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lab/ctl.sh");
-        Command::new(script)
-            .arg(&self.dir)
-            .args(args)
-            .output()
-            .expect("run ctl.sh")
-    }
-
-    fn registered(&self, user: &str) -> bool {
-        self.ctl(&["registered", user]).status.success()
     }
 
     /// The far end's newest recording, begun after `since`, once it is a readable WAV.

@@ -5,8 +5,10 @@
 //! Needs a running lab: `tests/run.sh` starts one and sets `WREN_LAB_DIR` and `WREN_BIN`.
 //! Without them every test fails, loudly, by design.
 
+mod common;
+
+use common::LabDir;
 use serde_json::Value;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -20,30 +22,25 @@ const WREN_TONE: f32 = 1000.0;
 const ANSWER_TONE: f32 = 1200.0;
 
 struct Lab {
-    dir: PathBuf,
-    env: HashMap<String, String>,
+    lab: LabDir,
     bin: PathBuf,
     _guard: MutexGuard<'static, ()>,
 }
 
+impl std::ops::Deref for Lab {
+    type Target = LabDir;
+    fn deref(&self) -> &LabDir {
+        &self.lab
+    }
+}
+
 fn lab() -> Lab {
     let guard = LAB_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let dir = PathBuf::from(std::env::var("WREN_LAB_DIR").expect(
-        "WREN_LAB_DIR is not set: these tests need the lab (run tests/run.sh, or \
-         tests/lab/start.sh DIR and export WREN_LAB_DIR=DIR WREN_BIN=target/debug/wren)",
-    ));
-    let text = std::fs::read_to_string(dir.join("lab.env"))
-        .unwrap_or_else(|e| panic!("no lab.env in {}: {e} (is the lab running?)", dir.display()));
-    let env = text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
-        .collect();
+    let lab = LabDir::from_env();
     let bin = PathBuf::from(std::env::var("WREN_BIN").expect("WREN_BIN is not set"));
     assert!(bin.is_file(), "WREN_BIN {} does not exist", bin.display());
     Lab {
-        dir,
-        env,
+        lab,
         bin,
         _guard: guard,
     }
@@ -102,12 +99,6 @@ impl Run {
 }
 
 impl Lab {
-    fn get(&self, key: &str) -> &str {
-        self.env
-            .get(key)
-            .unwrap_or_else(|| panic!("{key} missing from lab.env"))
-    }
-
     fn wren(&self, user: &str, password: &str) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.env_clear()
@@ -130,19 +121,6 @@ impl Lab {
         let path = dir.join(name);
         let _ = std::fs::remove_file(&path);
         path
-    }
-
-    fn ctl(&self, args: &[&str]) -> Output {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lab/ctl.sh");
-        Command::new(script)
-            .arg(&self.dir)
-            .args(args)
-            .output()
-            .expect("run ctl.sh")
-    }
-
-    fn registered(&self, user: &str) -> bool {
-        self.ctl(&["registered", user]).status.success()
     }
 
     /// Waits until `user` has a binding at Kamailio (a background `wren answer` registered).
