@@ -14,6 +14,9 @@ pub enum Slot {
     Mic,
     Speaker,
     Ringer,
+    /// The audio test's microphone and speaker (any device the user is trying out).
+    TestMic,
+    TestSpeaker,
 }
 
 /// An open stream.
@@ -62,9 +65,11 @@ impl DeviceWorker {
                         } => {
                             let config = DeviceConfig::default();
                             let result = match slot {
-                                Slot::Mic => Capture::open(&*backend, name.as_deref(), config)
-                                    .map(|c| Stream::Capture(Box::new(c))),
-                                Slot::Speaker | Slot::Ringer => {
+                                Slot::Mic | Slot::TestMic => {
+                                    Capture::open(&*backend, name.as_deref(), config)
+                                        .map(|c| Stream::Capture(Box::new(c)))
+                                }
+                                Slot::Speaker | Slot::Ringer | Slot::TestSpeaker => {
                                     Playback::open(&*backend, name.as_deref(), config)
                                         .map(|p| Stream::Playback(Box::new(p)))
                                 }

@@ -12,7 +12,7 @@ use crate::devices::{DeviceWorker, Opened};
 use crate::error::{EngineError, ErrorCode};
 use crate::event::{AccountId, CallId, EngineEvent};
 use crate::handle::{Command, Reply};
-use crate::hub::AudioHub;
+use crate::hub::{AudioHub, Pace};
 use crate::media::{AudioEnv, Levels};
 use crate::wss;
 use futures_util::{SinkExt, StreamExt};
@@ -114,6 +114,8 @@ pub(crate) struct Driver {
     generation: u64,
     sockets: BTreeMap<CallId, (UdpSocket, UdpSocket)>,
     media_tick: Option<Interval>,
+    /// The audio test's answer, waiting for its devices.
+    test_reply: Option<Reply<()>>,
     transfers: BTreeMap<u64, Reply<()>>,
     next_ticket: u64,
     shutdown: Vec<oneshot::Sender<()>>,
@@ -153,6 +155,7 @@ impl Driver {
             generation: 0,
             sockets: BTreeMap::new(),
             media_tick: None,
+            test_reply: None,
             transfers: BTreeMap::new(),
             next_ticket: 1,
             shutdown: Vec::new(),
@@ -174,10 +177,20 @@ impl Driver {
                 Wake::Command(None) => break, // every handle is gone
                 Wake::Command(Some(cmd)) => self.on_command(now, cmd),
                 Wake::Flow(note) => self.on_flow(now, note),
-                Wake::Device(opened) => self.hub.device_opened(opened),
+                Wake::Device(opened) => {
+                    self.hub.device_opened(opened);
+                    self.answer_test();
+                }
                 Wake::Timer => self.core.handle_timeout(now),
                 Wake::MediaTick => {
-                    self.core.media_tick(now, SystemTime::now(), &mut self.hub);
+                    // As many ticks as the playing device asks for (none if it was early).
+                    let ticks = match self.hub.pace(now) {
+                        Pace::Free => 1,
+                        Pace::Device { frames, .. } => frames,
+                    };
+                    for _ in 0..ticks {
+                        self.core.media_tick(now, SystemTime::now(), &mut self.hub);
+                    }
                     self.publish_levels(now);
                 }
                 Wake::Datagram(call, rtcp, from, n) => {
@@ -200,12 +213,16 @@ impl Driver {
     async fn wait(&mut self) -> Wake {
         let deadline = self.core.poll_timeout();
         let media = self.core.media_active() || self.hub.active();
-        if media && self.media_tick.is_none() {
-            let mut tick = tokio::time::interval(MEDIA_TICK);
-            // Keep the RTP clock honest after a stall: send what is due.
-            tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
-            self.media_tick = Some(tick);
-        } else if !media {
+        // The playing device paces the ticks; the driver's clock only when none plays.
+        let pace = media.then(|| self.hub.pace(Instant::now()));
+        if pace == Some(Pace::Free) {
+            if self.media_tick.is_none() {
+                let mut tick = tokio::time::interval(MEDIA_TICK);
+                // Keep the RTP clock honest after a stall: send what is due.
+                tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+                self.media_tick = Some(tick);
+            }
+        } else {
             self.media_tick = None;
         }
         // Start each poll at the next socket, so one flooded port can't starve the others.
@@ -222,10 +239,14 @@ impl Driver {
                     None => pending().await,
                 }
             } => Wake::Timer,
-            _ = async {
-                match self.media_tick.as_mut() {
-                    Some(t) => t.tick().await,
-                    None => pending().await,
+            () = async {
+                match (pace, self.media_tick.as_mut()) {
+                    (Some(Pace::Device { frames: 0, wait }), _) => tokio::time::sleep(wait).await,
+                    (Some(Pace::Device { .. }), _) => {}
+                    (Some(Pace::Free), Some(t)) => {
+                        t.tick().await;
+                    }
+                    _ => pending().await,
                 }
             } => Wake::MediaTick,
             (call, rtcp, from, n) = std::future::poll_fn(|cx| {
@@ -256,6 +277,15 @@ impl Driver {
     }
 
     /// Carries out what the core asked; true once it has stopped.
+    /// Answers the audio test once its devices opened (or one failed to).
+    fn answer_test(&mut self) {
+        if let Some(result) = self.hub.take_test_result() {
+            if let Some(reply) = self.test_reply.take() {
+                let _ = reply.send(result);
+            }
+        }
+    }
+
     fn perform(&mut self) -> bool {
         let mut stopped = false;
         while let Some(out) = self.core.poll_output() {
@@ -550,7 +580,13 @@ impl Driver {
                 microphone,
                 reply,
             } => {
-                let _ = reply.send(self.hub.test_audio(now, speaker, microphone));
+                // A test still opening its devices gives way to this one.
+                if let Some(earlier) = self.test_reply.take() {
+                    let _ = earlier.send(Ok(()));
+                }
+                self.hub.test_audio(speaker, microphone);
+                self.test_reply = Some(reply);
+                self.answer_test();
             }
             Command::Snapshot(reply) => {
                 let _ = reply.send(core.snapshot().clone());

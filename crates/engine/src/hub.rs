@@ -15,10 +15,25 @@
 //!
 //! The engine core decides which calls are live (the focused call, or every conference leg)
 //! and tells the hub through [`AudioOp`]s; the hub knows nothing of SIP. `rendered` is exactly
-//! the frame written to the speaker stream, and the microphone frame read in the same tick is
-//! the one that goes out: the echo canceller's reference and its input.
+//! the frame written to the speaker stream, and `captured` the microphone frame read in the
+//! same tick, the one that goes out: the echo canceller's reference and its input, with
+//! `echo_delay` between them (what the two rings held at that tick).
 //!
-//! Still paced by the driver's 20 ms tick, not by the device (see DESIGN.md).
+//! **Paced by the device.** While a speaker stream plays, the hub ticks when the device asks:
+//! [`AudioHub::pace`] reads how much audio the speaker's ring still holds (the device thread
+//! drains it at the device's own clock) and says how many 20 ms frames are due to bring it
+//! back to [`TARGET`], or how long until the next one is. The driver ticks exactly that often,
+//! so each call's playout, its RTP clock and the microphone all follow the sound card's clock
+//! (no slow drift into overruns or underruns), and nothing runs on the device's thread but
+//! the ring copies. The driver's own 20 ms clock takes over only when nothing plays (calls
+//! with files or tones, no device) or the device stops taking audio for [`STALL`]:
+//! a stuck sound server must not stop a call's RTP.
+//!
+//! ```text
+//!  speaker ring ── queued ≤ TARGET? ──▶ pace() = Device { frames: n } ──▶ driver: n × tick
+//!        ▲                         └─ no: Device { frames: 0, wait: queued − TARGET }
+//!        └── device thread drains it at the device's rate
+//! ```
 
 use crate::core::{AudioPorts, RingMode};
 use crate::devices::{DeviceWorker, Opened, Slot, Stream};
@@ -32,9 +47,29 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use wren_audio::{
-    CadencedTone, Capture, FrameSource, LevelMeter, ToneQueue, ToneSource, WavSink, WavSource,
-    FRAME_SAMPLES, SILENCE_DBFS,
+    CadencedTone, Capture, FrameSource, LevelMeter, Playback, ToneQueue, ToneSource, WavSink,
+    WavSource, FRAME_SAMPLES, SILENCE_DBFS,
 };
+
+/// The audio the speaker's ring should hold when the hub ticks: the device's jitter margin.
+pub const TARGET: Duration = Duration::from_millis(40);
+/// One frame.
+const FRAME: Duration = Duration::from_millis(20);
+/// Most frames one wake-up renders, after a stall.
+const MAX_BURST: u128 = 5;
+/// The shortest wait between two looks at a device that wants nothing yet.
+const MIN_WAIT: Duration = Duration::from_millis(2);
+/// A device that takes no audio for this long no longer paces the calls.
+pub const STALL: Duration = Duration::from_millis(100);
+
+/// When the hub's next tick is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// Nothing plays on a device: the driver's clock ticks every 20 ms.
+    Free,
+    /// A device plays: `frames` ticks are due now; when none is, look again after `wait`.
+    Device { frames: usize, wait: Duration },
+}
 
 /// How long the busy tone plays after the far end is busy.
 const BUSY_TONE: Duration = Duration::from_secs(3);
@@ -92,7 +127,23 @@ struct AudioTest {
     tone: ToneSource,
     mic: Mutex<Capture>,
     meter: LevelMeter,
-    until: Instant,
+    /// Set by its first tick.
+    until: Option<Instant>,
+}
+
+/// A stream of the wrong direction came back (a bug of ours, never the user's).
+fn mixed_up() -> EngineError {
+    EngineError::new(
+        crate::error::ErrorCode::EngineFailed,
+        "the device thread opened a stream of the wrong direction",
+    )
+}
+
+/// The audio test's streams as they arrive from the device thread.
+#[derive(Default)]
+struct TestOpening {
+    speaker: Option<Result<Playback, EngineError>>,
+    mic: Option<Result<Capture, EngineError>>,
 }
 
 /// The hub (see the module's drawing).
@@ -108,6 +159,9 @@ pub struct AudioHub {
     waiting: Option<CadencedTone>,
     busy: Option<(CadencedTone, Instant)>,
     test: Option<AudioTest>,
+    /// The audio test's devices while they open, and its answer once they did.
+    test_opening: Option<TestOpening>,
+    test_result: Option<Result<(), EngineError>>,
     /// Opens and closes devices off the caller's thread (the driver's); without one (tests,
     /// the hub on its own) they open in place.
     worker: Option<DeviceWorker>,
@@ -116,11 +170,17 @@ pub struct AudioHub {
     mic_opening: Option<u64>,
     speaker_opening: Option<u64>,
     ringer_opening: Option<u64>,
+    test_mic_opening: Option<u64>,
+    test_speaker_opening: Option<u64>,
     /// The ringtone waiting for the ringer's device.
     ringer_tone: Option<CadencedTone>,
     mic_frame: Vec<i16>,
+    /// What the microphone's ring held when this tick's frame was read.
+    mic_queued: Duration,
     /// The frame the speaker got this tick (the echo canceller's reference).
     rendered: Vec<i16>,
+    /// From `rendered` being written to `captured` having been read, through the rings.
+    echo_delay: Duration,
     scratch: Vec<i16>,
     now: Option<Instant>,
 }
@@ -152,14 +212,20 @@ impl AudioHub {
             waiting: None,
             busy: None,
             test: None,
+            test_opening: None,
+            test_result: None,
             worker: None,
             generation: 0,
             mic_opening: None,
             speaker_opening: None,
             ringer_opening: None,
+            test_mic_opening: None,
+            test_speaker_opening: None,
             ringer_tone: None,
             mic_frame: vec![0; FRAME_SAMPLES],
+            mic_queued: Duration::ZERO,
             rendered: vec![0; FRAME_SAMPLES],
+            echo_delay: Duration::ZERO,
             scratch: vec![0; FRAME_SAMPLES],
             now: None,
         }
@@ -270,7 +336,14 @@ impl AudioHub {
             Slot::Mic => self.env.prefs.microphone.clone(),
             Slot::Speaker => self.env.prefs.speaker.clone(),
             Slot::Ringer => self.env.prefs.ringer.clone(),
+            // Opened by `test_audio` with the devices it names.
+            Slot::TestMic | Slot::TestSpeaker => return,
         };
+        self.open_named(slot, name);
+    }
+
+    /// Asks for `slot` on the device called `name`.
+    fn open_named(&mut self, slot: Slot, name: Option<String>) {
         if self.worker.is_some() {
             self.generation += 1;
             let generation = self.generation;
@@ -279,17 +352,22 @@ impl AudioHub {
                 worker.open(slot, generation, name);
             }
         } else {
-            let result = match slot {
-                Slot::Mic => self
-                    .env
-                    .open_capture_from(name.as_deref())
-                    .map(|c| Stream::Capture(Box::new(c))),
-                Slot::Speaker | Slot::Ringer => self
-                    .env
-                    .open_playback(name.as_deref())
-                    .map(|p| Stream::Playback(Box::new(p))),
-            };
+            let result = self.open_here(slot, name.as_deref());
             self.install(slot, result);
+        }
+    }
+
+    /// Opens a slot's device on this thread (no worker: tests, the hub on its own).
+    fn open_here(&self, slot: Slot, name: Option<&str>) -> Result<Stream, EngineError> {
+        match slot {
+            Slot::Mic | Slot::TestMic => self
+                .env
+                .open_capture_from(name)
+                .map(|c| Stream::Capture(Box::new(c))),
+            Slot::Speaker | Slot::Ringer | Slot::TestSpeaker => self
+                .env
+                .open_playback(name)
+                .map(|p| Stream::Playback(Box::new(p))),
         }
     }
 
@@ -298,15 +376,23 @@ impl AudioHub {
             Slot::Mic => &mut self.mic_opening,
             Slot::Speaker => &mut self.speaker_opening,
             Slot::Ringer => &mut self.ringer_opening,
+            Slot::TestMic => &mut self.test_mic_opening,
+            Slot::TestSpeaker => &mut self.test_speaker_opening,
         }
     }
 
     /// A device the worker opened: installed where it is still wanted (the ringer's stream
     /// may have become the speaker's meanwhile), else closed.
     pub fn device_opened(&mut self, opened: Opened) {
-        let slot = [Slot::Mic, Slot::Speaker, Slot::Ringer]
-            .into_iter()
-            .find(|s| *self.opening(*s) == Some(opened.generation));
+        let slot = [
+            Slot::Mic,
+            Slot::Speaker,
+            Slot::Ringer,
+            Slot::TestMic,
+            Slot::TestSpeaker,
+        ]
+        .into_iter()
+        .find(|s| *self.opening(*s) == Some(opened.generation));
         let Some(slot) = slot else {
             if let Ok(stream) = opened.result {
                 self.close(stream);
@@ -328,6 +414,24 @@ impl AudioHub {
                 Some(tone) => self.ringer = Some((Speaker::new(*p), tone)),
                 None => self.close(Stream::Playback(p)),
             },
+            (Slot::TestMic, result) => {
+                let mic = result.and_then(|s| match s {
+                    Stream::Capture(c) => Ok(*c),
+                    Stream::Playback(_) => Err(mixed_up()),
+                });
+                self.test_opening.get_or_insert_with(Default::default).mic = Some(mic);
+                self.start_test();
+            }
+            (Slot::TestSpeaker, result) => {
+                let speaker = result.and_then(|s| match s {
+                    Stream::Playback(p) => Ok(*p),
+                    Stream::Capture(_) => Err(mixed_up()),
+                });
+                self.test_opening
+                    .get_or_insert_with(Default::default)
+                    .speaker = Some(speaker);
+                self.start_test();
+            }
             (_, Ok(stream)) => self.close(stream),
             // No sound device (a server, a test): the call goes on without it.
             (Slot::Ringer, Err(e)) => tracing::debug!("no ringtone: {e}"),
@@ -336,8 +440,13 @@ impl AudioHub {
         }
     }
 
-    /// Closes a stream through the worker (closing joins the stream's thread).
+    /// Closes a stream through the worker (closing joins the stream's thread), logging what
+    /// it dropped or padded: the measure of how well the pacing held.
     fn close(&self, stream: Stream) {
+        match &stream {
+            Stream::Playback(p) => tracing::info!(stats = ?p.stats(), "playback stream closed"),
+            Stream::Capture(c) => tracing::info!(stats = ?c.stats(), "capture stream closed"),
+        }
         match &self.worker {
             Some(worker) => worker.close(stream),
             None => drop(stream),
@@ -415,24 +524,79 @@ impl AudioHub {
             || self.test.is_some()
     }
 
-    /// Plays a test tone on `speaker` while metering `microphone`, for a second.
-    pub(crate) fn test_audio(
-        &mut self,
-        now: Instant,
-        speaker: Option<String>,
-        microphone: Option<String>,
-    ) -> Result<(), EngineError> {
-        let speaker = Speaker::new(self.env.open_playback(speaker.as_deref())?);
-        let capture = self.env.open_capture_from(microphone.as_deref())?;
-        let meter = capture.meter();
-        self.test = Some(AudioTest {
-            speaker,
-            tone: ToneSource::new(440.0, -12.0),
-            mic: Mutex::new(capture),
-            meter,
-            until: now + TEST_TONE,
-        });
-        Ok(())
+    /// Plays a test tone on `speaker` while metering `microphone`, for a second. The devices
+    /// open off this thread: the answer (whether both opened) comes from
+    /// [`AudioHub::take_test_result`] once they did.
+    pub(crate) fn test_audio(&mut self, speaker: Option<String>, microphone: Option<String>) {
+        // A test already running or opening gives way to the new one.
+        self.end_test();
+        self.test_result = None;
+        self.test_opening = Some(TestOpening::default());
+        self.open_named(Slot::TestSpeaker, speaker);
+        self.open_named(Slot::TestMic, microphone);
+    }
+
+    /// Starts the test once both its streams are here; the first failure is its answer.
+    fn start_test(&mut self) {
+        let Some(TestOpening {
+            speaker: Some(_),
+            mic: Some(_),
+        }) = &self.test_opening
+        else {
+            return;
+        };
+        let Some(TestOpening {
+            speaker: Some(speaker),
+            mic: Some(mic),
+        }) = self.test_opening.take()
+        else {
+            return;
+        };
+        match (speaker, mic) {
+            (Ok(speaker), Ok(capture)) => {
+                let meter = capture.meter();
+                self.test = Some(AudioTest {
+                    speaker: Speaker::new(speaker),
+                    tone: ToneSource::new(440.0, -12.0),
+                    mic: Mutex::new(capture),
+                    meter,
+                    until: None,
+                });
+                self.test_result = Some(Ok(()));
+            }
+            (speaker, mic) => {
+                let mut error = None;
+                match speaker {
+                    Ok(p) => self.close(Stream::Playback(Box::new(p))),
+                    Err(e) => error = Some(e),
+                }
+                match mic {
+                    Ok(c) => self.close(Stream::Capture(Box::new(c))),
+                    Err(e) => error = error.or(Some(e)),
+                }
+                self.test_result = error.map(Err);
+            }
+        }
+    }
+
+    /// Stops the audio test, if one runs or opens.
+    fn end_test(&mut self) {
+        self.test_mic_opening = None;
+        self.test_speaker_opening = None;
+        self.test_opening = None;
+        if let Some(test) = self.test.take() {
+            self.close(Stream::Playback(Box::new(test.speaker.into_playback())));
+            let mic = test
+                .mic
+                .into_inner()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.close(Stream::Capture(Box::new(mic)));
+        }
+    }
+
+    /// The audio test's answer, once its devices opened (or failed to).
+    pub(crate) fn take_test_result(&mut self) -> Option<Result<(), EngineError>> {
+        self.test_result.take()
     }
 
     /// Microphone and speaker levels since the last call.
@@ -457,6 +621,49 @@ impl AudioHub {
         &self.rendered
     }
 
+    /// The microphone frame read in the last tick (what the echo canceller cleans).
+    pub fn captured(&self) -> &[i16] {
+        &self.mic_frame
+    }
+
+    /// How long after the last `rendered` frame reached its ring a sound from it can be in
+    /// `captured` at the earliest: the audio queued ahead of it for the speaker plus the
+    /// audio queued behind the microphone frame (the devices' own buffers come on top).
+    pub fn echo_delay(&self) -> Duration {
+        self.echo_delay
+    }
+
+    /// The stream whose device paces the ticks: the calls' speaker, else the audio test's,
+    /// else the ringer's.
+    fn pacing_queue(&self) -> Option<Duration> {
+        self.speaker
+            .as_ref()
+            .or(self.test.as_ref().map(|t| &t.speaker))
+            .or(self.ringer.as_ref().map(|(s, _)| s))
+            .map(Speaker::queued)
+    }
+
+    /// How many ticks are due at `now` (see the module's notes).
+    pub fn pace(&self, now: Instant) -> Pace {
+        let Some(queued) = self.pacing_queue() else {
+            return Pace::Free;
+        };
+        let mut frames = if queued <= TARGET {
+            ((TARGET + FRAME - queued).as_micros() / FRAME.as_micros()).min(MAX_BURST) as usize
+        } else {
+            0
+        };
+        let stall_at = self.now.map(|last| last + STALL);
+        if frames == 0 && stall_at.is_some_and(|at| now >= at) {
+            frames = 1;
+        }
+        let mut wait = queued.saturating_sub(TARGET).max(MIN_WAIT);
+        if let Some(at) = stall_at {
+            wait = wait.min(at.saturating_duration_since(now).max(MIN_WAIT));
+        }
+        Pace::Device { frames, wait }
+    }
+
     fn is_live(&self, call: CallId) -> bool {
         self.live.contains(&call)
     }
@@ -467,9 +674,14 @@ impl AudioPorts for AudioHub {
         self.now = Some(now);
         match &mut self.mic {
             Some((capture, _)) => {
-                exclusive(capture).read_frame(&mut self.mic_frame);
+                let capture = exclusive(capture);
+                capture.read_frame(&mut self.mic_frame);
+                self.mic_queued = capture.queued();
             }
-            None => self.mic_frame.fill(0),
+            None => {
+                self.mic_frame.fill(0);
+                self.mic_queued = Duration::ZERO;
+            }
         }
         for port in self.ports.values_mut() {
             port.rx.fill(0);
@@ -552,14 +764,16 @@ impl AudioPorts for AudioHub {
         }
         if let Some(speaker) = &mut self.speaker {
             speaker.write(&self.rendered);
+            self.echo_delay = speaker.queued().saturating_sub(FRAME) + self.mic_queued;
         }
         if let Some((speaker, tone)) = &mut self.ringer {
             tone.read_frame(&mut self.scratch);
             speaker.write(&self.scratch);
         }
         if let Some(test) = &mut self.test {
-            if now >= test.until {
-                self.test = None;
+            let until = *test.until.get_or_insert(now + TEST_TONE);
+            if now >= until {
+                self.end_test();
             } else {
                 test.tone.read_frame(&mut self.scratch);
                 test.speaker.write(&self.scratch);

@@ -138,6 +138,14 @@ impl Speaker {
         self.meter.take().rms_dbfs
     }
 
+    /// Audio written and not yet played (see [`Playback::queued`]).
+    pub fn queued(&self) -> std::time::Duration {
+        self.playback
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .queued()
+    }
+
     /// The stream, to close it elsewhere.
     pub fn into_playback(self) -> Playback {
         self.playback

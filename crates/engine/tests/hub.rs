@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wren_audio::{DeviceFormat, FakeBackend, FrameSource, ToneSource, FRAME_SAMPLES};
 use wren_engine::core::AudioPorts;
-use wren_engine::hub::{AudioHub, AudioOp};
+use wren_engine::hub::{AudioHub, AudioOp, Pace, STALL, TARGET};
 use wren_engine::{AudioPrefs, CallId, MediaOptions};
 use wren_testkit::tone::{goertzel_power_dbfs, sine};
 
@@ -248,6 +248,78 @@ fn a_tick_allocates_nothing() {
     assert_eq!(violation_count(), 0, "allocations in the hub's tick");
 }
 
+/// The frames due and, when none is, how long until one is.
+fn due(hub: &AudioHub, now: Instant) -> (usize, Duration) {
+    match hub.pace(now) {
+        Pace::Device { frames, wait } => (frames, wait),
+        Pace::Free => panic!("a speaker plays, yet the hub runs on the driver's clock"),
+    }
+}
+
+/// One tick with silence everywhere.
+fn quiet_tick(hub: &mut AudioHub, now: Instant) {
+    let silence = [0i16; FRAME_SAMPLES];
+    let mut sent = [0i16; FRAME_SAMPLES];
+    hub.begin(now);
+    hub.play(A, Some(&silence));
+    hub.capture(A, &mut sent);
+    hub.end(now);
+}
+
+/// The device takes `ms` of audio (at 48 kHz).
+fn device_plays(fake: &FakeBackend, ms: usize) {
+    let mut out = vec![0.0f32; ms * 48];
+    assert!(fake.play(&mut out), "the speaker stream runs");
+}
+
+#[test]
+fn the_speaker_device_paces_the_ticks() {
+    let fake = fake();
+    let mut hub = hub_with_two_calls(&fake);
+    let t0 = Instant::now();
+    // The ring starts with TARGET of silence: one frame is due at once.
+    assert_eq!(TARGET, Duration::from_millis(40));
+    assert_eq!(due(&hub, t0).0, 1);
+    quiet_tick(&mut hub, t0);
+    // 60 ms queued: nothing is due until the device has played 20 ms of it.
+    assert_eq!(due(&hub, t0), (0, Duration::from_millis(20)));
+    device_plays(&fake, 10);
+    assert_eq!(due(&hub, t0), (0, Duration::from_millis(10)));
+    device_plays(&fake, 10);
+    assert_eq!(due(&hub, t0).0, 1, "the device asked for the next frame");
+    // The device ran ahead (a burst of callbacks): enough frames to refill to TARGET.
+    device_plays(&fake, 40);
+    assert_eq!(due(&hub, t0).0, 3);
+    for _ in 0..3 {
+        quiet_tick(&mut hub, t0);
+    }
+    assert_eq!(due(&hub, t0).0, 0);
+    // A device that stops taking audio stops pacing: after STALL the clock takes over, and
+    // the wait never runs past that point.
+    let (_, wait) = due(&hub, t0 + STALL - Duration::from_millis(5));
+    assert!(wait <= Duration::from_millis(5), "{wait:?}");
+    assert_eq!(due(&hub, t0 + STALL).0, 1);
+    // The echo canceller's delay: what the speaker's ring held before this frame, plus what
+    // waited behind the microphone frame read (one frame captured ahead of the next tick).
+    assert!(fake.capture(&[0.0; 2 * FRAME_SAMPLES]));
+    quiet_tick(&mut hub, t0 + STALL);
+    assert_eq!(hub.echo_delay(), Duration::from_millis(60 + 20));
+}
+
+#[test]
+fn without_a_speaker_the_driver_clock_paces() {
+    let fake = fake();
+    let mut hub = AudioHub::with_backend(Arc::new(fake.clone()), AudioPrefs::default());
+    let tone = MediaOptions {
+        input: wren_engine::AudioInput::Tone(440.0),
+        ..Default::default()
+    };
+    let port = hub.prepare(&tone).expect("tone port");
+    hub.attach(A, port);
+    assert_eq!(fake.running_output(), None);
+    assert_eq!(hub.pace(Instant::now()), Pace::Free);
+}
+
 /// A backend whose devices take as long to open as the test says: each open waits for a go.
 struct Slow {
     inner: FakeBackend,
@@ -335,4 +407,39 @@ fn devices_open_and_close_off_the_callers_thread() {
     }
     assert_eq!(fake.running_input(), None, "the late microphone was closed");
     assert_eq!(fake.running_output(), None, "the late speaker was closed");
+}
+
+/// The audio test opens its devices on the device thread and answers once they did: a tone
+/// on the chosen speaker, or the device's error for one that isn't there.
+#[tokio::test]
+async fn the_audio_test_opens_its_devices_off_the_driver() {
+    let fake = fake();
+    let (engine, _events) = wren_engine::start_empty(Arc::new(fake.clone()), AudioPrefs::default());
+    engine
+        .test_audio(Some("speaker".into()), Some("mic".into()))
+        .await
+        .expect("both devices open");
+    assert_eq!(fake.running_output().as_deref(), Some("speaker"));
+    assert_eq!(fake.running_input().as_deref(), Some("mic"));
+    // The tone plays on the device (the driver ticks it while the test runs).
+    let mut heard = 0.0f32;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let mut out = vec![0.0f32; FRAME_SAMPLES];
+        fake.play(&mut out);
+        heard = heard.max(out.iter().fold(0.0, |m, s| m.max(s.abs())));
+        if heard > 0.1 {
+            break;
+        }
+    }
+    assert!(
+        heard > 0.1,
+        "the test tone reached the speaker (peak {heard})"
+    );
+    let e = engine
+        .test_audio(Some("no such speaker".into()), None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, wren_engine::ErrorCode::AudioNoDevice, "{e}");
+    engine.shutdown().await;
 }

@@ -1,6 +1,7 @@
 //! The engine side of capture: 48 kHz mono frames out of the device's ring.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rtrb::Consumer;
 
@@ -84,6 +85,11 @@ impl Capture {
     /// The level of the captured audio, for the UI.
     pub fn meter(&self) -> LevelMeter {
         self.meter.clone()
+    }
+
+    /// Audio captured and not read yet (the ring's fill): how old the next frame read is.
+    pub fn queued(&self) -> Duration {
+        super::duration_of(self.ring.slots(), self.format.sample_rate)
     }
 
     /// Fills `self.frame` with the next 48 kHz frame, or silence if the device is behind.

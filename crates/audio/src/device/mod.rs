@@ -168,6 +168,11 @@ pub trait AudioBackend {
     ) -> Result<RunningStream, AudioError>;
 }
 
+/// How long `frames` last at `rate`.
+fn duration_of(frames: usize, rate: u32) -> Duration {
+    Duration::from_micros(frames as u64 * 1_000_000 / u64::from(rate.max(1)))
+}
+
 /// Frames of `duration` at `rate`, at least one.
 fn frames_in(duration: Duration, rate: u32) -> usize {
     let frames = duration.as_micros() * u128::from(rate) / 1_000_000;

@@ -1,6 +1,7 @@
 //! The engine side of playback: 48 kHz mono frames into the device's ring.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rtrb::Producer;
 
@@ -84,6 +85,13 @@ impl Playback {
     /// The level of the played audio, for the UI.
     pub fn meter(&self) -> LevelMeter {
         self.meter.clone()
+    }
+
+    /// Audio written and not yet taken by the device (the ring's fill): how long until it
+    /// runs dry. The device thread moves it, so this is the device's clock as seen from here.
+    pub fn queued(&self) -> Duration {
+        let filled = self.ring.buffer().capacity() - self.ring.slots();
+        super::duration_of(filled, self.format.sample_rate)
     }
 
     /// Queues 48 kHz mono audio (a whole number of frames; a short last one is padded with
