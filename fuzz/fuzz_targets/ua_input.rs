@@ -10,7 +10,7 @@ use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, Instant};
 use wren_sip::message::{parse, HeadersExt, Message, Request, Response};
-use wren_sip::{CallHandle, Credentials, Transport, UaConfig, UaEvent, UserAgent};
+use wren_sip::{CallHandle, Credentials, StatusCode, Tag, Transport, UaConfig, UaEvent, UserAgent};
 
 #[derive(Arbitrary, Debug)]
 enum Op {
@@ -144,9 +144,9 @@ impl Harness {
         let Some(req) = self.sent_request(*back) else {
             return;
         };
-        let code = 100 + code % 600;
-        let tag = to_tag.then_some("fartag");
-        let mut resp = Response::to_request(&req.method, &req.headers, code, tag);
+        let code = StatusCode::new(100 + code % 600);
+        let tag = to_tag.then(|| Tag::new("fartag"));
+        let mut resp = Response::to_request(&req.method, &req.headers, code, tag.as_ref());
         let h = &mut resp.headers;
         if *contact {
             h.insert("Contact", "<sip:far@far.invalid;transport=ws>;expires=300");
@@ -230,13 +230,13 @@ impl Harness {
                 } else {
                     format!("{to};tag=fartag")
                 };
-                Some((to, from, r.call_id().to_owned()))
+                Some((to, from, r.call_id().to_string()))
             }
             // The UA's response: it answered our request, so the roles stay.
             Message::Response(r) => Some((
                 r.raw(&"From".into())?.to_owned(),
                 r.raw(&"To".into())?.to_owned(),
-                r.call_id().to_owned(),
+                r.call_id().to_string(),
             )),
         }
     }
@@ -318,7 +318,7 @@ impl Harness {
                 self.drain();
             }
             Op::Reject(i, code) => {
-                let _ = self.ua.reject(now, self.call(i), code);
+                let _ = self.ua.reject(now, self.call(i), StatusCode::new(code));
                 self.drain();
             }
             Op::Hangup(i) => {

@@ -17,7 +17,7 @@ use wren_engine::{
     RegistrationState,
 };
 use wren_media::{Direction as SdpDirection, LocalMedia, MediaSession, FRAME_SAMPLES};
-use wren_sip::{CallHandle, Transport, UaEvent};
+use wren_sip::{CallHandle, StatusCode, Transport, UaEvent};
 use wren_testkit::tone::goertzel_power_dbfs;
 use wren_testkit::{ua_config, Link, Node, ProxyConfig, Sim, UaId};
 
@@ -366,7 +366,7 @@ impl Lab {
         let now = self.now();
         let far = &mut self.far[i];
         let ssrc = 0x1000 + ((i as u32) << 16) + u32::from(far.next_port);
-        let session = MediaSession::new(neg, ssrc, now).expect("session");
+        let session = MediaSession::new(neg, wren_media::Ssrc::new(ssrc), now).expect("session");
         far.calls.insert(
             call,
             FarMedia {
@@ -423,9 +423,9 @@ impl Lab {
                     return;
                 }
                 if let Some(code) = self.far[i].refuse_reoffers {
-                    let _ = self
-                        .sim
-                        .with_ua(id, |ua, now| ua.reject_reoffer(now, call, code));
+                    let _ = self.sim.with_ua(id, |ua, now| {
+                        ua.reject_reoffer(now, call, StatusCode::new(code))
+                    });
                     return;
                 }
                 let Some(m) = self.far[i].calls.get_mut(&call) else {
@@ -458,6 +458,7 @@ impl Lab {
             }
             UaEvent::Ended { call, status, .. } => {
                 self.far[i].calls.remove(&call);
+                let status = status.map(StatusCode::as_u16);
                 self.report_transfer(i, call, status.filter(|s| *s >= 300).unwrap_or(487));
             }
             _ => {}
@@ -471,9 +472,9 @@ impl Lab {
             return;
         };
         let (old, _) = self.far[i].transferring.remove(k);
-        let _ = self
-            .sim
-            .with_ua(id, |ua, now| ua.transfer_result(now, old, status));
+        let _ = self.sim.with_ua(id, |ua, now| {
+            ua.transfer_result(now, old, StatusCode::new(status))
+        });
     }
 
     /// A far end places a call to Wren's `user`.
@@ -983,7 +984,7 @@ fn do_not_disturb_declines_with_busy_and_reports_the_call() {
         lab.sim.events(carol).any(|e| matches!(
             e,
             UaEvent::Ended {
-                reason: wren_sip::EndReason::Rejected(486),
+                reason: wren_sip::EndReason::Rejected(StatusCode::BUSY_HERE),
                 ..
             }
         )),

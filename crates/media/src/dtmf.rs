@@ -9,6 +9,8 @@
 
 use std::collections::VecDeque;
 
+use crate::wire::RtpTimestamp;
+
 /// How long each digit sounds (RFC 4733 §2.5.1.2 leaves it to the sender; 100 ms is what
 /// phones and IVRs expect).
 pub const TONE_FRAMES: u32 = 5;
@@ -85,7 +87,7 @@ pub enum Step {
     /// marker bit when `first`.
     Event {
         payload: EventPayload,
-        start: u32,
+        start: RtpTimestamp,
         first: bool,
     },
 }
@@ -93,7 +95,7 @@ pub enum Step {
 #[derive(Debug, Clone, Copy)]
 struct Active {
     event: u8,
-    start: u32,
+    start: RtpTimestamp,
     /// Frames sent so far.
     frames: u32,
 }
@@ -123,7 +125,7 @@ impl DtmfSender {
     }
 
     /// The step for the frame at RTP timestamp `ts`, `ticks` long.
-    pub fn step(&mut self, ts: u32, ticks: u32) -> Step {
+    pub fn step(&mut self, ts: RtpTimestamp, ticks: u32) -> Step {
         if self.active.is_none() {
             if self.gap > 0 {
                 self.gap -= 1;
@@ -168,14 +170,14 @@ impl DtmfSender {
 #[derive(Debug, Default)]
 pub struct DtmfReceiver {
     /// Start timestamp of the last event we reported.
-    last: Option<u32>,
+    last: Option<RtpTimestamp>,
     received: String,
     pending: VecDeque<char>,
 }
 
 impl DtmfReceiver {
     /// Takes one event packet with RTP timestamp `ts`.
-    pub fn on_packet(&mut self, ts: u32, payload: &[u8]) {
+    pub fn on_packet(&mut self, ts: RtpTimestamp, payload: &[u8]) {
         let Some(ev) = EventPayload::parse(payload) else {
             return;
         };
@@ -241,7 +243,7 @@ mod tests {
         assert!(s.push(5));
         let mut steps = Vec::new();
         for i in 0..12u32 {
-            steps.push(s.step(1000 + i * 960, 960));
+            steps.push(s.step(RtpTimestamp::new(1000 + i * 960), 960));
         }
         let events: Vec<_> = steps
             .iter()
@@ -257,7 +259,7 @@ mod tests {
         assert_eq!(events.len(), 7);
         assert!(events
             .iter()
-            .all(|(p, start, _)| p.event == 5 && *start == 1000));
+            .all(|(p, start, _)| p.event == 5 && start.as_u32() == 1000));
         assert!(events[0].2 && events[1..].iter().all(|e| !e.2));
         let durations: Vec<u16> = events.iter().map(|e| e.0.duration).collect();
         assert_eq!(durations, [960, 1920, 2880, 3840, 4800, 4800, 4800]);
@@ -273,8 +275,8 @@ mod tests {
         s.push(1);
         s.push(2);
         let starts: Vec<Option<u32>> = (0..20u32)
-            .map(|i| match s.step(i * 160, 160) {
-                Step::Event { start, .. } => Some(start),
+            .map(|i| match s.step(RtpTimestamp::new(i * 160), 160) {
+                Step::Event { start, .. } => Some(start.as_u32()),
                 Step::Audio => None,
             })
             .collect();
@@ -299,12 +301,12 @@ mod tests {
         s.push(1);
         s.push(11);
         for i in 0..30u32 {
-            if let Step::Event { payload, start, .. } = s.step(i * 960, 960) {
+            if let Step::Event { payload, start, .. } = s.step(RtpTimestamp::new(i * 960), 960) {
                 r.on_packet(start, &payload.write());
             }
         }
-        r.on_packet(0, &[200, 0, 0, 0]);
-        r.on_packet(5, &[1]);
+        r.on_packet(RtpTimestamp::new(0), &[200, 0, 0, 0]);
+        r.on_packet(RtpTimestamp::new(5), &[1]);
         assert_eq!(r.received(), "1#");
         assert_eq!(r.poll(), Some('1'));
         assert_eq!(r.poll(), Some('#'));

@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::wire::{RtpTimestamp, SeqNo};
+
 /// Default playout delay.
 pub const DEFAULT_TARGET_MS: u32 = 60;
 /// Audio beyond the target that may pile up before the oldest is skipped.
@@ -24,9 +26,9 @@ const MAX_PACKETS: usize = 200;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BufferedPacket {
     /// Its RTP sequence number.
-    pub seq: u16,
+    pub seq: SeqNo,
     /// Its RTP timestamp.
-    pub timestamp: u32,
+    pub timestamp: RtpTimestamp,
     /// RTP clock ticks it covers.
     pub duration: u32,
     /// The codec payload.
@@ -147,20 +149,27 @@ impl JitterBuffer {
         self.state = State::Buffering;
     }
 
-    fn extend(&self, timestamp: u32) -> i64 {
+    fn extend(&self, timestamp: RtpTimestamp) -> i64 {
         match self.highest {
-            None => i64::from(timestamp),
-            Some(h) => h + i64::from(timestamp.wrapping_sub(h as u32) as i32),
+            None => i64::from(timestamp.as_u32()),
+            // The low 32 bits of an extended timestamp are the wire timestamp.
+            Some(h) => h + i64::from(timestamp.diff(RtpTimestamp::new(h as u32))),
         }
     }
 
     /// Offers a packet covering `duration` ticks from `timestamp`.
-    pub fn insert(&mut self, seq: u16, timestamp: u32, duration: u32, payload: &[u8]) -> Insert {
+    pub fn insert(
+        &mut self,
+        seq: SeqNo,
+        timestamp: RtpTimestamp,
+        duration: u32,
+        payload: &[u8],
+    ) -> Insert {
         let mut ext = self.extend(timestamp);
         let mut verdict = Insert::Buffered;
         if self.highest.is_some_and(|h| ext < h - self.restart_behind) {
             self.reset();
-            ext = i64::from(timestamp);
+            ext = i64::from(timestamp.as_u32());
             verdict = Insert::Restarted;
         }
         if self.packets.contains_key(&ext) {
@@ -284,7 +293,12 @@ mod tests {
     }
 
     fn put(jb: &mut JitterBuffer, i: u32, base: u32) -> Insert {
-        jb.insert(i as u16, base.wrapping_add(i * F), F, &[i as u8])
+        jb.insert(
+            SeqNo::new(i as u16),
+            RtpTimestamp::new(base.wrapping_add(i * F)),
+            F,
+            &[i as u8],
+        )
     }
 
     fn played(p: Playout) -> Option<u8> {
@@ -414,7 +428,7 @@ mod tests {
         let mut played_new = None;
         for n in 0..10 {
             if let Playout::Packet(p) = jb.pop() {
-                if p.timestamp >= 80_000 {
+                if p.timestamp.as_u32() >= 80_000 {
                     played_new = Some(n);
                     break;
                 }
@@ -430,7 +444,12 @@ mod tests {
     fn hostile_timestamps_keep_memory_bounded() {
         let mut jb = jb();
         for i in 0..10_000u32 {
-            jb.insert(i as u16, i.wrapping_mul(2_654_435_761), F, &[0]);
+            jb.insert(
+                SeqNo::new(i as u16),
+                RtpTimestamp::new(i.wrapping_mul(2_654_435_761)),
+                F,
+                &[0],
+            );
         }
         assert!(jb.len() <= MAX_PACKETS);
         for _ in 0..1000 {

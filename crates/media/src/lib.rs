@@ -15,6 +15,7 @@ pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 pub mod session;
+mod wire;
 
 pub use codec::CodecKind;
 pub use error::MediaError;
@@ -22,6 +23,7 @@ pub use sdp::{
     accept_answer, answer_offer, create_offer, Direction, LocalMedia, Negotiated, SdpError,
 };
 pub use session::{MediaSession, MediaStats, PacketKind, Transmit};
+pub use wire::{PayloadType, RtpTimestamp, SeqNo, Ssrc};
 
 /// Samples in one 20 ms frame of the internal format (48 kHz mono `i16`).
 pub const FRAME_SAMPLES: usize = 960;

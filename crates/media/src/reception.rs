@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use crate::rtcp::ReportBlock;
+use crate::wire::{RtpTimestamp, SeqNo, Ssrc};
 
 /// A jump of more than this many sequence numbers ahead is a restart, not loss (§A.1).
 const MAX_DROPOUT: u16 = 3000;
@@ -24,12 +25,12 @@ pub enum SeqVerdict {
 #[derive(Debug, Clone)]
 pub struct ReceptionStats {
     clock_rate: u32,
-    max_seq: u16,
+    max_seq: SeqNo,
     /// Sequence number wraps, shifted left 16 (§A.1 `cycles`).
     cycles: u32,
     base_seq: u32,
     /// The sequence number after a big jump (§A.1 `bad_seq`), to confirm a restart.
-    bad_seq: Option<u16>,
+    bad_seq: Option<SeqNo>,
     received: u64,
     expected_prior: u64,
     received_prior: u64,
@@ -42,7 +43,7 @@ pub struct ReceptionStats {
 
 impl ReceptionStats {
     /// Starts tracking a source whose first valid packet had `seq`, arriving at `now`.
-    pub fn new(seq: u16, clock_rate: u32, now: Instant) -> Self {
+    pub fn new(seq: SeqNo, clock_rate: u32, now: Instant) -> Self {
         let mut stats = ReceptionStats {
             clock_rate: clock_rate.max(1),
             max_seq: seq,
@@ -60,8 +61,8 @@ impl ReceptionStats {
         stats
     }
 
-    fn init_seq(&mut self, seq: u16) {
-        self.base_seq = u32::from(seq);
+    fn init_seq(&mut self, seq: SeqNo) {
+        self.base_seq = u32::from(seq.as_u16());
         self.max_seq = seq;
         self.bad_seq = None;
         self.cycles = 0;
@@ -71,10 +72,10 @@ impl ReceptionStats {
     }
 
     /// Records a packet with `seq` (§A.1 `update_seq`).
-    pub fn update(&mut self, seq: u16) -> SeqVerdict {
-        let udelta = seq.wrapping_sub(self.max_seq);
+    pub fn update(&mut self, seq: SeqNo) -> SeqVerdict {
+        let udelta = seq.distance_from(self.max_seq);
         if udelta < MAX_DROPOUT {
-            if seq < self.max_seq {
+            if seq.as_u16() < self.max_seq.as_u16() {
                 self.cycles = self.cycles.wrapping_add(SEQ_MOD);
             }
             self.max_seq = seq;
@@ -83,7 +84,7 @@ impl ReceptionStats {
             if self.bad_seq == Some(seq) {
                 self.init_seq(seq);
             } else {
-                self.bad_seq = Some(seq.wrapping_add(1));
+                self.bad_seq = Some(seq.next());
                 return SeqVerdict::BadSeq;
             }
         }
@@ -93,12 +94,12 @@ impl ReceptionStats {
     }
 
     /// Feeds the §A.8 jitter estimator with a packet's RTP timestamp and arrival time.
-    pub fn update_jitter(&mut self, timestamp: u32, now: Instant) {
+    pub fn update_jitter(&mut self, timestamp: RtpTimestamp, now: Instant) {
         let arrival_ticks = now.saturating_duration_since(self.epoch).as_nanos()
             * u128::from(self.clock_rate)
             / 1_000_000_000;
         // Both clocks wrap the same way in i64 modulo 2^32 arithmetic.
-        let transit = i64::from((arrival_ticks as u32).wrapping_sub(timestamp) as i32);
+        let transit = i64::from(RtpTimestamp::new(arrival_ticks as u32).diff(timestamp));
         if let Some(last) = self.last_transit {
             let d = i64::from(((transit - last) as i32).wrapping_abs()).unsigned_abs();
             // J += (|D| - J) / 16, kept scaled by 16 (§A.8).
@@ -109,12 +110,12 @@ impl ReceptionStats {
 
     /// Extended highest sequence number received (§A.1 `cycles + max_seq`).
     pub fn extended_max(&self) -> u32 {
-        self.cycles.wrapping_add(u32::from(self.max_seq))
+        self.cycles.wrapping_add(u32::from(self.max_seq.as_u16()))
     }
 
     /// Packets expected from the first to the highest sequence number (§A.3).
     pub fn expected(&self) -> u64 {
-        (u64::from(self.cycles) + u64::from(self.max_seq) + 1)
+        (u64::from(self.cycles) + u64::from(self.max_seq.as_u16()) + 1)
             .saturating_sub(u64::from(self.base_seq))
     }
 
@@ -141,7 +142,7 @@ impl ReceptionStats {
     /// A report block for this source, starting a new loss interval (§A.3 `fraction`).
     pub fn report_block(
         &mut self,
-        ssrc: u32,
+        ssrc: Ssrc,
         last_sr: u32,
         delay_since_last_sr: u32,
     ) -> ReportBlock {
@@ -174,43 +175,43 @@ mod tests {
     #[test]
     fn counts_loss_across_sequence_wrap() {
         let now = Instant::now();
-        let mut s = ReceptionStats::new(65_530, 8000, now);
+        let mut s = ReceptionStats::new(SeqNo::new(65_530), 8000, now);
         for seq in (65_530u16..=65_535).chain(0..10) {
             if seq != 2 && seq != 3 {
-                assert_eq!(s.update(seq), SeqVerdict::Accepted);
+                assert_eq!(s.update(SeqNo::new(seq)), SeqVerdict::Accepted);
             }
         }
         assert_eq!(s.extended_max(), 65_536 + 9);
         assert_eq!(s.expected(), 16);
         assert_eq!(s.received(), 14);
         assert_eq!(s.cumulative_lost(), 2);
-        let block = s.report_block(7, 0, 0);
+        let block = s.report_block(Ssrc::new(7), 0, 0);
         assert_eq!(block.cumulative_lost, 2);
         assert_eq!(block.fraction_lost, (2 * 256 / 16) as u8);
         assert_eq!(block.highest_seq, 65_545);
         // Nothing new: the next interval has no loss.
-        assert_eq!(s.report_block(7, 0, 0).fraction_lost, 0);
+        assert_eq!(s.report_block(Ssrc::new(7), 0, 0).fraction_lost, 0);
     }
 
     #[test]
     fn late_reordered_packet_fills_a_gap_and_duplicates_go_negative() {
-        let mut s = ReceptionStats::new(100, 8000, Instant::now());
-        s.update(100);
-        s.update(102);
+        let mut s = ReceptionStats::new(SeqNo::new(100), 8000, Instant::now());
+        s.update(SeqNo::new(100));
+        s.update(SeqNo::new(102));
         assert_eq!(s.cumulative_lost(), 1);
-        s.update(101);
+        s.update(SeqNo::new(101));
         assert_eq!(s.cumulative_lost(), 0);
         assert_eq!(s.extended_max(), 102);
-        s.update(101);
+        s.update(SeqNo::new(101));
         assert_eq!(s.cumulative_lost(), -1);
     }
 
     #[test]
     fn big_jump_is_held_then_taken_as_a_restart() {
-        let mut s = ReceptionStats::new(10, 8000, Instant::now());
-        s.update(10);
-        assert_eq!(s.update(40_000), SeqVerdict::BadSeq);
-        assert_eq!(s.update(40_001), SeqVerdict::Accepted);
+        let mut s = ReceptionStats::new(SeqNo::new(10), 8000, Instant::now());
+        s.update(SeqNo::new(10));
+        assert_eq!(s.update(SeqNo::new(40_000)), SeqVerdict::BadSeq);
+        assert_eq!(s.update(SeqNo::new(40_001)), SeqVerdict::Accepted);
         assert_eq!(s.extended_max(), 40_001);
         assert_eq!(s.expected(), 1);
         assert_eq!(s.received(), 1);
@@ -219,10 +220,10 @@ mod tests {
     #[test]
     fn steady_arrivals_have_no_jitter_and_alternating_delay_converges() {
         let t0 = Instant::now();
-        let mut s = ReceptionStats::new(0, 8000, t0);
+        let mut s = ReceptionStats::new(SeqNo::new(0), 8000, t0);
         for i in 0..50u32 {
             s.update_jitter(
-                1000 + i * 160,
+                RtpTimestamp::new(1000 + i * 160),
                 t0 + Duration::from_millis(20 * u64::from(i)),
             );
         }
@@ -231,7 +232,7 @@ mod tests {
         for i in 50..1000u32 {
             let late = if i % 2 == 0 { 10 } else { 0 };
             s.update_jitter(
-                1000 + i * 160,
+                RtpTimestamp::new(1000 + i * 160),
                 t0 + Duration::from_millis(20 * u64::from(i) + late),
             );
         }
@@ -242,11 +243,11 @@ mod tests {
     #[test]
     fn jitter_survives_timestamp_wrap() {
         let t0 = Instant::now();
-        let mut s = ReceptionStats::new(0, 48_000, t0);
+        let mut s = ReceptionStats::new(SeqNo::new(0), 48_000, t0);
         let start = u32::MAX - 960 * 5;
         for i in 0..20u32 {
             s.update_jitter(
-                start.wrapping_add(i * 960),
+                RtpTimestamp::new(start.wrapping_add(i * 960)),
                 t0 + Duration::from_millis(20 * u64::from(i)),
             );
         }

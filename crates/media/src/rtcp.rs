@@ -7,6 +7,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::wire::{RtpTimestamp, Ssrc};
+
 /// RTCP packet type numbers (RFC 3550 §12.1).
 const PT_SR: u8 = 200;
 const PT_RR: u8 = 201;
@@ -74,7 +76,7 @@ pub struct SenderInfo {
     /// Wall-clock time of the report.
     pub ntp: NtpTime,
     /// The same instant in the RTP clock.
-    pub rtp_timestamp: u32,
+    pub rtp_timestamp: RtpTimestamp,
     /// RTP packets sent since the start.
     pub packet_count: u32,
     /// RTP payload octets sent since the start.
@@ -85,7 +87,7 @@ pub struct SenderInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportBlock {
     /// The source this block reports on.
-    pub ssrc: u32,
+    pub ssrc: Ssrc,
     /// Fraction lost since the previous report, in 1/256.
     pub fraction_lost: u8,
     /// Cumulative packets lost (24-bit signed on the wire).
@@ -106,7 +108,7 @@ pub enum RtcpPacket {
     /// Sender report (RFC 3550 §6.4.1).
     SenderReport {
         /// The sender.
-        ssrc: u32,
+        ssrc: Ssrc,
         /// What it sent.
         info: SenderInfo,
         /// What it received.
@@ -115,19 +117,19 @@ pub enum RtcpPacket {
     /// Receiver report (RFC 3550 §6.4.2).
     ReceiverReport {
         /// The receiver.
-        ssrc: u32,
+        ssrc: Ssrc,
         /// What it received.
         reports: Vec<ReportBlock>,
     },
     /// Source description (RFC 3550 §6.5); only CNAME is kept.
     SourceDescription {
         /// `(ssrc, cname)` per chunk.
-        chunks: Vec<(u32, Option<String>)>,
+        chunks: Vec<(Ssrc, Option<String>)>,
     },
     /// Goodbye (RFC 3550 §6.6).
     Goodbye {
         /// Sources leaving.
-        ssrcs: Vec<u32>,
+        ssrcs: Vec<Ssrc>,
         /// Why, if said.
         reason: Option<String>,
     },
@@ -142,6 +144,10 @@ fn be_u32(b: &[u8], at: usize) -> Result<u32, RtcpError> {
     b.get(at..at + 4)
         .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
         .ok_or(RtcpError::Truncated)
+}
+
+fn be_ssrc(b: &[u8], at: usize) -> Result<Ssrc, RtcpError> {
+    be_u32(b, at).map(Ssrc::new)
 }
 
 /// Parses a compound RTCP datagram into its packets (RFC 3550 §6.1, §A.2).
@@ -196,10 +202,10 @@ fn parse_one(packet_type: u8, count: usize, body: &[u8]) -> Result<RtcpPacket, R
             }
             let ntp = (u64::from(be_u32(body, 4)?) << 32) | u64::from(be_u32(body, 8)?);
             RtcpPacket::SenderReport {
-                ssrc: be_u32(body, 0)?,
+                ssrc: be_ssrc(body, 0)?,
                 info: SenderInfo {
                     ntp: NtpTime(ntp),
-                    rtp_timestamp: be_u32(body, 12)?,
+                    rtp_timestamp: RtpTimestamp::new(be_u32(body, 12)?),
                     packet_count: be_u32(body, 16)?,
                     octet_count: be_u32(body, 20)?,
                 },
@@ -211,7 +217,7 @@ fn parse_one(packet_type: u8, count: usize, body: &[u8]) -> Result<RtcpPacket, R
                 return Err(bad());
             }
             RtcpPacket::ReceiverReport {
-                ssrc: be_u32(body, 0)?,
+                ssrc: be_ssrc(body, 0)?,
                 reports: parse_blocks(&body[4..], count)?,
             }
         }
@@ -223,7 +229,7 @@ fn parse_one(packet_type: u8, count: usize, body: &[u8]) -> Result<RtcpPacket, R
                 return Err(bad());
             }
             let ssrcs = (0..count)
-                .map(|i| be_u32(body, 4 * i))
+                .map(|i| be_ssrc(body, 4 * i))
                 .collect::<Result<Vec<_>, _>>()?;
             let reason = match body.get(4 * count) {
                 Some(&n) => {
@@ -246,7 +252,7 @@ fn parse_blocks(body: &[u8], count: usize) -> Result<Vec<ReportBlock>, RtcpError
             // 24-bit two's complement, sign-extended.
             let cumulative_lost = ((lost << 8) as i32) >> 8;
             Ok(ReportBlock {
-                ssrc: be_u32(body, at)?,
+                ssrc: be_ssrc(body, at)?,
                 fraction_lost: (lost >> 24) as u8,
                 cumulative_lost,
                 highest_seq: be_u32(body, at + 8)?,
@@ -258,11 +264,11 @@ fn parse_blocks(body: &[u8], count: usize) -> Result<Vec<ReportBlock>, RtcpError
         .collect()
 }
 
-fn parse_sdes(body: &[u8], count: usize) -> Option<Vec<(u32, Option<String>)>> {
+fn parse_sdes(body: &[u8], count: usize) -> Option<Vec<(Ssrc, Option<String>)>> {
     let mut chunks = Vec::with_capacity(count.min(MAX_REPORT_BLOCKS));
     let mut at = 0;
     for _ in 0..count {
-        let ssrc = be_u32(body, at).ok()?;
+        let ssrc = be_ssrc(body, at).ok()?;
         at += 4;
         let mut cname = None;
         loop {
@@ -292,7 +298,7 @@ fn write_header(out: &mut Vec<u8>, count: usize, packet_type: u8, body_words: us
 
 fn write_blocks(out: &mut Vec<u8>, reports: &[ReportBlock]) {
     for r in reports {
-        out.extend_from_slice(&r.ssrc.to_be_bytes());
+        out.extend_from_slice(&r.ssrc.as_u32().to_be_bytes());
         let lost = (r.cumulative_lost.clamp(-0x80_0000, 0x7f_ffff) as u32) & 0x00ff_ffff;
         out.extend_from_slice(&((u32::from(r.fraction_lost) << 24) | lost).to_be_bytes());
         out.extend_from_slice(&r.highest_seq.to_be_bytes());
@@ -319,9 +325,9 @@ impl RtcpPacket {
             } => {
                 let reports = &reports[..reports.len().min(MAX_REPORT_BLOCKS)];
                 write_header(out, reports.len(), PT_SR, 6 + 6 * reports.len());
-                out.extend_from_slice(&ssrc.to_be_bytes());
+                out.extend_from_slice(&ssrc.as_u32().to_be_bytes());
                 out.extend_from_slice(&info.ntp.0.to_be_bytes());
-                out.extend_from_slice(&info.rtp_timestamp.to_be_bytes());
+                out.extend_from_slice(&info.rtp_timestamp.as_u32().to_be_bytes());
                 out.extend_from_slice(&info.packet_count.to_be_bytes());
                 out.extend_from_slice(&info.octet_count.to_be_bytes());
                 write_blocks(out, reports);
@@ -329,14 +335,14 @@ impl RtcpPacket {
             RtcpPacket::ReceiverReport { ssrc, reports } => {
                 let reports = &reports[..reports.len().min(MAX_REPORT_BLOCKS)];
                 write_header(out, reports.len(), PT_RR, 1 + 6 * reports.len());
-                out.extend_from_slice(&ssrc.to_be_bytes());
+                out.extend_from_slice(&ssrc.as_u32().to_be_bytes());
                 write_blocks(out, reports);
             }
             RtcpPacket::SourceDescription { chunks } => {
                 let chunks = &chunks[..chunks.len().min(MAX_REPORT_BLOCKS)];
                 let mut body = Vec::new();
                 for (ssrc, cname) in chunks {
-                    body.extend_from_slice(&ssrc.to_be_bytes());
+                    body.extend_from_slice(&ssrc.as_u32().to_be_bytes());
                     if let Some(cname) = cname {
                         let text = text_of(cname);
                         body.push(SDES_CNAME);
@@ -356,7 +362,7 @@ impl RtcpPacket {
                 let ssrcs = &ssrcs[..ssrcs.len().min(MAX_REPORT_BLOCKS)];
                 let mut body = Vec::new();
                 for ssrc in ssrcs {
-                    body.extend_from_slice(&ssrc.to_be_bytes());
+                    body.extend_from_slice(&ssrc.as_u32().to_be_bytes());
                 }
                 if let Some(reason) = reason {
                     let text = text_of(reason);
@@ -390,7 +396,7 @@ mod tests {
 
     fn block(ssrc: u32, lost: i32) -> ReportBlock {
         ReportBlock {
-            ssrc,
+            ssrc: Ssrc::new(ssrc),
             fraction_lost: 25,
             cumulative_lost: lost,
             highest_seq: 0x0001_0005,
@@ -404,20 +410,20 @@ mod tests {
     fn compound_sr_sdes_bye_round_trips() {
         let packets = vec![
             RtcpPacket::SenderReport {
-                ssrc: 1,
+                ssrc: Ssrc::new(1),
                 info: SenderInfo {
                     ntp: NtpTime(0xe000_0000_8000_0000),
-                    rtp_timestamp: 960,
+                    rtp_timestamp: RtpTimestamp::new(960),
                     packet_count: 10,
                     octet_count: 1600,
                 },
                 reports: vec![block(2, -3), block(3, 0x7f_ffff)],
             },
             RtcpPacket::SourceDescription {
-                chunks: vec![(1, Some("wren@example.invalid".into()))],
+                chunks: vec![(Ssrc::new(1), Some("wren@example.invalid".into()))],
             },
             RtcpPacket::Goodbye {
-                ssrcs: vec![1],
+                ssrcs: vec![Ssrc::new(1)],
                 reason: Some("bye".into()),
             },
         ];
@@ -430,11 +436,11 @@ mod tests {
     fn receiver_report_without_blocks_and_sdes_without_cname() {
         let packets = vec![
             RtcpPacket::ReceiverReport {
-                ssrc: 9,
+                ssrc: Ssrc::new(9),
                 reports: vec![],
             },
             RtcpPacket::SourceDescription {
-                chunks: vec![(9, None), (10, Some("abc".into()))],
+                chunks: vec![(Ssrc::new(9), None), (Ssrc::new(10), Some("abc".into()))],
             },
         ];
         let bytes = write_compound(&packets);
@@ -445,7 +451,7 @@ mod tests {
     #[test]
     fn unknown_types_are_skipped_and_padding_on_last_packet_is_removed() {
         let mut bytes = write_compound(&[RtcpPacket::ReceiverReport {
-            ssrc: 1,
+            ssrc: Ssrc::new(1),
             reports: vec![],
         }]);
         // RFC 4585 PSFB (206), 3 words, then an APP (204) with padding of 4.
@@ -494,20 +500,20 @@ mod tests {
     fn every_prefix_of_a_valid_compound_parses_or_errors_without_panic() {
         let bytes = write_compound(&[
             RtcpPacket::SenderReport {
-                ssrc: 1,
+                ssrc: Ssrc::new(1),
                 info: SenderInfo {
                     ntp: NtpTime(1),
-                    rtp_timestamp: 2,
+                    rtp_timestamp: RtpTimestamp::new(2),
                     packet_count: 3,
                     octet_count: 4,
                 },
                 reports: vec![block(2, 1)],
             },
             RtcpPacket::SourceDescription {
-                chunks: vec![(1, Some("x".repeat(300)))],
+                chunks: vec![(Ssrc::new(1), Some("x".repeat(300)))],
             },
             RtcpPacket::Goodbye {
-                ssrcs: vec![1, 2],
+                ssrcs: vec![Ssrc::new(1), Ssrc::new(2)],
                 reason: Some("done".into()),
             },
         ]);

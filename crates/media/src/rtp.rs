@@ -5,6 +5,8 @@
 //! rtc-shared dependency pulls url, idna and nix into a crate that needs a 12-byte header.
 //! SRTP (rtc-srtp) works on the serialised bytes, so nothing there depends on its types.
 
+use crate::wire::{PayloadType, RtpTimestamp, SeqNo, Ssrc};
+
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 12;
 
@@ -48,13 +50,13 @@ pub struct RtpHeader {
     /// Marker bit: for audio, the first packet of a talkspurt (RFC 3551 §4.1).
     pub marker: bool,
     /// Payload type, 0-127.
-    pub payload_type: u8,
+    pub payload_type: PayloadType,
     /// Sequence number.
-    pub seq: u16,
+    pub seq: SeqNo,
     /// Media timestamp in the codec's clock.
-    pub timestamp: u32,
+    pub timestamp: RtpTimestamp,
     /// Synchronisation source.
-    pub ssrc: u32,
+    pub ssrc: Ssrc,
 }
 
 /// A parsed RTP packet borrowing its payload from the datagram.
@@ -84,10 +86,10 @@ impl<'a> RtpPacket<'a> {
         let extension = data[0] & 0x10 != 0;
         let csrc_count = usize::from(data[0] & 0x0f);
         let marker = data[1] & 0x80 != 0;
-        let payload_type = data[1] & 0x7f;
+        let payload_type = PayloadType::from_header_bits(data[1]);
         // RFC 5761 §4: 64-95 are RTCP's packet types with the marker bit folded in.
-        if (72..=76).contains(&payload_type) {
-            return Err(RtpError::RtcpPayloadType(payload_type));
+        if (72..=76).contains(&payload_type.as_u8()) {
+            return Err(RtpError::RtcpPayloadType(payload_type.as_u8()));
         }
         let mut offset = HEADER_LEN + 4 * csrc_count;
         if data.len() < offset {
@@ -115,9 +117,11 @@ impl<'a> RtpPacket<'a> {
             header: RtpHeader {
                 marker,
                 payload_type,
-                seq: u16::from_be_bytes([data[2], data[3]]),
-                timestamp: u32::from_be_bytes([data[4], data[5], data[6], data[7]]),
-                ssrc: u32::from_be_bytes([data[8], data[9], data[10], data[11]]),
+                seq: SeqNo::new(u16::from_be_bytes([data[2], data[3]])),
+                timestamp: RtpTimestamp::new(u32::from_be_bytes([
+                    data[4], data[5], data[6], data[7],
+                ])),
+                ssrc: Ssrc::new(u32::from_be_bytes([data[8], data[9], data[10], data[11]])),
             },
             payload: &data[offset..end],
         })
@@ -129,10 +133,10 @@ impl RtpHeader {
     pub fn write(&self, payload: &[u8], out: &mut Vec<u8>) {
         out.reserve(HEADER_LEN + payload.len());
         out.push(0x80);
-        out.push((u8::from(self.marker) << 7) | (self.payload_type & 0x7f));
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        out.extend_from_slice(&self.timestamp.to_be_bytes());
-        out.extend_from_slice(&self.ssrc.to_be_bytes());
+        out.push((u8::from(self.marker) << 7) | (self.payload_type.as_u8() & 0x7f));
+        out.extend_from_slice(&self.seq.as_u16().to_be_bytes());
+        out.extend_from_slice(&self.timestamp.as_u32().to_be_bytes());
+        out.extend_from_slice(&self.ssrc.as_u32().to_be_bytes());
         out.extend_from_slice(payload);
     }
 }
@@ -144,10 +148,10 @@ mod tests {
     fn header() -> RtpHeader {
         RtpHeader {
             marker: true,
-            payload_type: 111,
-            seq: 0xfffe,
-            timestamp: 0xdead_beef,
-            ssrc: 0x1234_5678,
+            payload_type: PayloadType::from_header_bits(111),
+            seq: SeqNo::new(0xfffe),
+            timestamp: RtpTimestamp::new(0xdead_beef),
+            ssrc: Ssrc::new(0x1234_5678),
         }
     }
 
@@ -171,9 +175,9 @@ mod tests {
         p.extend_from_slice(&[7, 8, 9, 0, 2]);
         let parsed = RtpPacket::parse(&p).unwrap();
         assert_eq!(parsed.payload, &[7, 8, 9]);
-        assert_eq!(parsed.header.seq, 1);
-        assert_eq!(parsed.header.timestamp, 160);
-        assert_eq!(parsed.header.ssrc, 9);
+        assert_eq!(parsed.header.seq, SeqNo::new(1));
+        assert_eq!(parsed.header.timestamp, RtpTimestamp::new(160));
+        assert_eq!(parsed.header.ssrc, Ssrc::new(9));
         assert!(!parsed.header.marker);
     }
 

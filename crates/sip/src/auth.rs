@@ -100,7 +100,7 @@ impl Authenticator {
             uri: req.uri.clone(),
         };
         let status = StatusLine {
-            code: resp.status,
+            code: ezk_sip_types::StatusCode::from(resp.status.as_u16()),
             reason: None,
         };
         let result = self.inner.handle_rejection(

@@ -1,6 +1,7 @@
 //! Dialogs (RFC 3261 §12): identity, CSeq spaces, remote target and route set.
 
 use crate::message::{split_list, HeadersExt, Request, Response};
+use crate::wire::{SipCallId, Tag};
 use ezk_sip_types::header::typed::Contact;
 use ezk_sip_types::uri::SipUri;
 use ezk_sip_types::Name;
@@ -8,13 +9,13 @@ use ezk_sip_types::Name;
 /// One dialog. From/To values are kept whole (with tags) as they go on the wire.
 #[derive(Debug, Clone)]
 pub struct Dialog {
-    pub call_id: String,
+    pub call_id: SipCallId,
     /// Our From (UAC) or To (UAS) value, including our tag.
     pub local: String,
     /// Their From or To value, including their tag.
     pub remote: String,
-    pub local_tag: String,
-    pub remote_tag: String,
+    pub local_tag: Tag,
+    pub remote_tag: Tag,
     pub local_seq: u32,
     pub remote_seq: Option<u32>,
     pub remote_target: SipUri,
@@ -39,16 +40,15 @@ fn record_routes<M: HeadersExt>(msg: &M) -> Vec<String> {
 
 impl Dialog {
     /// UAC side, from the INVITE we sent and a 2xx or tagged 1xx (RFC 3261 §12.1.2).
-    pub fn as_uac(invite: &Request, resp: &Response, local_tag: &str) -> Option<Self> {
-        let to = resp.header_to()?;
-        let remote_tag = to.tag?.to_string();
+    pub fn as_uac(invite: &Request, resp: &Response, local_tag: &Tag) -> Option<Self> {
+        let remote_tag = resp.header_to_tag()?;
         let mut route_set = record_routes(resp);
         route_set.reverse();
         Some(Self {
-            call_id: invite.call_id().to_owned(),
+            call_id: invite.call_id(),
             local: invite.raw(&Name::FROM)?.to_owned(),
             remote: resp.raw(&Name::TO)?.to_owned(),
-            local_tag: local_tag.to_owned(),
+            local_tag: local_tag.clone(),
             remote_tag,
             local_seq: invite.cseq()?.cseq,
             remote_seq: None,
@@ -58,14 +58,13 @@ impl Dialog {
     }
 
     /// UAS side, from the INVITE we received and the tag we chose (RFC 3261 §12.1.1).
-    pub fn as_uas(invite: &Request, local_tag: &str, local_seq: u32) -> Option<Self> {
-        let from = invite.header_from()?;
+    pub fn as_uas(invite: &Request, local_tag: &Tag, local_seq: u32) -> Option<Self> {
         Some(Self {
-            call_id: invite.call_id().to_owned(),
+            call_id: invite.call_id(),
             local: format!("{};tag={local_tag}", invite.raw(&Name::TO)?),
             remote: invite.raw(&Name::FROM)?.to_owned(),
-            local_tag: local_tag.to_owned(),
-            remote_tag: from.tag?.to_string(),
+            local_tag: local_tag.clone(),
+            remote_tag: invite.header_from_tag()?,
             local_seq,
             remote_seq: Some(invite.cseq()?.cseq),
             remote_target: contact_uri(invite)?,
@@ -147,7 +146,7 @@ Content-Length: 0
         else {
             panic!()
         };
-        let d = Dialog::as_uac(&invite, &ok, "at").unwrap();
+        let d = Dialog::as_uac(&invite, &ok, &Tag::new("at")).unwrap();
         assert_eq!(d.remote_tag, "bt");
         assert_eq!(
             d.route_set,

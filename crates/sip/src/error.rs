@@ -1,5 +1,7 @@
 //! SIP-level failures with stable codes, sorted by whose fault they are (STYLE.md §7).
 
+use crate::wire::StatusCode;
+
 /// A failure of a SIP usage (registration, call).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SipError {
@@ -14,7 +16,7 @@ pub enum SipError {
     Timeout,
     /// A final failure response.
     #[error("the server answered {0}")]
-    Rejected(u16),
+    Rejected(StatusCode),
     /// The far end's message was unusable (e.g. a 2xx without Contact).
     #[error("the far end sent a malformed message")]
     Malformed,

@@ -1,5 +1,7 @@
 //! Tags, branches and Call-IDs from a seeded generator (the core reads no OS randomness).
 
+use crate::wire::{Branch, SipCallId, Tag};
+
 /// SplitMix64: tiny, fast, and plenty for identifiers that only need to be unique.
 #[derive(Debug, Clone)]
 pub struct IdGen(u64);
@@ -36,5 +38,20 @@ impl IdGen {
                 ALPHABET[(self.next() % n) as usize] as char
             })
             .collect()
+    }
+
+    /// A fresh From/To tag.
+    pub fn tag(&mut self) -> Tag {
+        Tag::new(self.hex(10))
+    }
+
+    /// A fresh Call-ID.
+    pub fn call_id(&mut self) -> SipCallId {
+        SipCallId::new(self.hex(20))
+    }
+
+    /// A fresh branch with RFC 3261's magic cookie (§8.1.1.7).
+    pub fn branch(&mut self) -> Branch {
+        Branch::new(format!("z9hG4bK{}", self.hex(16)))
     }
 }

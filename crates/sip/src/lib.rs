@@ -13,8 +13,10 @@ mod redact;
 mod registration;
 pub mod transaction;
 mod ua;
+mod wire;
 
 pub use auth::Credentials;
 pub use error::SipError;
 pub use redact::redact;
 pub use ua::{CallHandle, EndReason, Transport, UaConfig, UaError, UaEvent, UserAgent};
+pub use wire::{Branch, SipCallId, StatusClass, StatusCode, Tag};

@@ -5,6 +5,7 @@
 //! gets a 400 built from whatever headers parsed ([`ParseError::partial`]), a response is
 //! dropped.
 
+use crate::wire::{Branch, SipCallId, StatusCode, Tag};
 use bytes::Bytes;
 use bytesstr::BytesStr;
 use ezk_sip_types::header::typed::{CSeq, CallID, FromTo, MaxForwards, Via};
@@ -13,7 +14,7 @@ use ezk_sip_types::msg::{Line, MessageLine, PullParser, RequestLine, StatusLine}
 use ezk_sip_types::parse::Parse;
 use ezk_sip_types::print::{AppendCtx, PrintCtx};
 use ezk_sip_types::uri::SipUri;
-use ezk_sip_types::{Headers, Method, Name, StatusCode};
+use ezk_sip_types::{Headers, Method, Name, StatusCode as EzkStatus};
 use std::fmt::Write as _;
 
 /// Largest message we accept; anything bigger is hostile over WS and never a sane SDP.
@@ -58,11 +59,11 @@ const UNSUPPORTED_VERSION: &str = "unsupported SIP version";
 
 impl ParseError {
     /// The status a request that failed this way is answered with.
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         if self.reason == UNSUPPORTED_VERSION {
-            505
+            StatusCode::VERSION_NOT_SUPPORTED
         } else {
-            400
+            StatusCode::BAD_REQUEST
         }
     }
 }
@@ -154,7 +155,7 @@ pub fn parse(data: &[u8]) -> Result<Message, ParseError> {
                 return fail("status code out of range", None);
             }
             Message::Response(Response {
-                status: line.code,
+                status: StatusCode::new(code),
                 reason: line.reason,
                 headers,
                 body,
@@ -347,12 +348,14 @@ fn single<H: DecodeValues>(headers: &Headers, name: Name) -> Option<H> {
 pub trait HeadersExt {
     fn headers(&self) -> &Headers;
 
-    fn call_id(&self) -> &str {
-        self.headers()
-            .get_raw(&Name::CALL_ID)
-            .next()
-            .map(|v| v.as_str().trim())
-            .unwrap_or_default()
+    fn call_id(&self) -> SipCallId {
+        SipCallId::new(
+            self.headers()
+                .get_raw(&Name::CALL_ID)
+                .next()
+                .map(|v| v.as_str().trim())
+                .unwrap_or_default(),
+        )
     }
     fn cseq(&self) -> Option<CSeq> {
         single(self.headers(), Name::CSEQ)
@@ -366,10 +369,18 @@ pub trait HeadersExt {
     fn vias(&self) -> Vec<Via> {
         self.headers().get_named().unwrap_or_default()
     }
-    fn top_branch(&self) -> Option<String> {
+    fn top_branch(&self) -> Option<Branch> {
         self.vias()
             .first()
-            .and_then(|v| v.params.get_val("branch").map(|b| b.to_string()))
+            .and_then(|v| v.params.get_val("branch").map(|b| Branch::new(b.as_str())))
+    }
+    /// The From tag, if any.
+    fn header_from_tag(&self) -> Option<Tag> {
+        self.header_from()?.tag.map(|t| Tag::new(t.as_str()))
+    }
+    /// The To tag, if any.
+    fn header_to_tag(&self) -> Option<Tag> {
+        self.header_to()?.tag.map(|t| Tag::new(t.as_str()))
     }
     fn typed<H: ConstNamed + DecodeValues>(&self) -> Option<H> {
         self.headers().get_named().ok()
@@ -418,7 +429,7 @@ impl Request {
 impl Response {
     /// Prints the response for the wire, with a correct Content-Length.
     pub fn to_bytes(&self) -> Bytes {
-        let code = self.status.into_u16();
+        let code = self.status;
         let reason = self
             .reason
             .as_ref()
@@ -432,8 +443,8 @@ impl Response {
     }
 
     /// The numeric status code.
-    pub fn code(&self) -> u16 {
-        self.status.into_u16()
+    pub fn code(&self) -> StatusCode {
+        self.status
     }
 
     /// Builds a response to a request (RFC 3261 §8.2.6): Via, From, To, Call-ID, CSeq copied,
@@ -441,8 +452,8 @@ impl Response {
     pub fn to_request(
         method: &Method,
         headers: &Headers,
-        code: u16,
-        to_tag: Option<&str>,
+        code: StatusCode,
+        to_tag: Option<&Tag>,
     ) -> Response {
         let _ = method;
         let mut out = Headers::new();
@@ -461,13 +472,13 @@ impl Response {
                 out.insert(name.clone(), value);
             }
         }
-        if (180..300).contains(&code) || code == 101 {
+        if (180..300).contains(&code.as_u16()) || code == StatusCode::new(101) {
             for value in headers.get_raw(&Name::RECORD_ROUTE) {
                 out.insert(Name::RECORD_ROUTE, value.clone());
             }
         }
         Response {
-            status: StatusCode::from(code),
+            status: code,
             reason: None,
             headers: out,
             body: Bytes::new(),
@@ -477,11 +488,11 @@ impl Response {
 
 /// The usual reason phrase for a status code: ezk's table, the codes it lacks, or one for the
 /// class (RFC 3261 §21: the phrase is for humans, the code is what counts).
-pub fn reason_phrase(code: u16) -> &'static str {
-    if let Some(text) = StatusCode::from(code).text() {
+pub fn reason_phrase(code: StatusCode) -> &'static str {
+    if let Some(text) = EzkStatus::from(code.as_u16()).text() {
         return text;
     }
-    match code {
+    match code.as_u16() {
         // RFC 6665 §8.3.1 (from RFC 3265), for SUBSCRIBE and REFER.
         202 => "Accepted",
         204 => "No Notification",
@@ -556,7 +567,12 @@ mod tests {
         let Message::Request(req) = parse(INVITE.as_bytes()).unwrap() else {
             panic!()
         };
-        let resp = Response::to_request(&req.method, &req.headers, 180, Some("xyz"));
+        let resp = Response::to_request(
+            &req.method,
+            &req.headers,
+            StatusCode::RINGING,
+            Some(&Tag::new("xyz")),
+        );
         let text = String::from_utf8(resp.to_bytes().to_vec()).unwrap();
         assert!(text.starts_with("SIP/2.0 180 Ringing\r\n"), "{text}");
         assert!(text.contains("To: Bob <sip:bob@biloxi.example.com>;tag=xyz\r\n"));

@@ -2,6 +2,7 @@
 
 use crate::auth::Authenticator;
 use crate::message::{split_list, HeadersExt, Response};
+use crate::wire::{Branch, SipCallId};
 use ezk_sip_types::Name;
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ pub(crate) enum RegState {
     Idle,
     /// A REGISTER is in flight in the client transaction with this branch.
     Pending {
-        branch: String,
+        branch: Branch,
         unregister: bool,
     },
     Registered {
@@ -26,7 +27,7 @@ pub(crate) enum RegState {
 /// One account's registration binding.
 #[derive(Debug)]
 pub(crate) struct Registration {
-    pub call_id: String,
+    pub call_id: SipCallId,
     pub cseq: u32,
     /// Expiry we ask for (raised by 423 Interval Too Brief).
     pub expires: u32,

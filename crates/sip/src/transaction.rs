@@ -3,6 +3,7 @@
 //! linger timers are zero; over UDP the same machines retransmit.
 
 use crate::message::{Request, Response};
+use crate::wire::Branch;
 use bytes::Bytes;
 use ezk_sip_types::Method;
 use std::time::{Duration, Instant};
@@ -93,7 +94,7 @@ pub enum ClientEvent {
 /// An INVITE or non-INVITE client transaction (RFC 3261 §17.1).
 #[derive(Debug)]
 pub struct ClientTx {
-    pub branch: String,
+    pub branch: Branch,
     /// The request as sent, for authentication retries and CANCEL.
     pub request: Request,
     wire: Bytes,
@@ -108,7 +109,7 @@ impl ClientTx {
     /// Starts the transaction; the request goes out through `out`.
     pub fn start(
         now: Instant,
-        branch: String,
+        branch: Branch,
         request: Request,
         reliable: bool,
         out: &mut Vec<Bytes>,
@@ -152,7 +153,7 @@ impl ClientTx {
         resp: Response,
         out: &mut Vec<Bytes>,
     ) -> Option<ClientEvent> {
-        let code = resp.code();
+        let code = resp.code().as_u16();
         let linger = |d: Duration| if self.reliable { Duration::ZERO } else { d };
         match (self.state, code) {
             (ClientState::Trying | ClientState::Proceeding, 100..=199) => {
@@ -269,7 +270,7 @@ enum ServerState {
 /// An INVITE or non-INVITE server transaction (RFC 3261 §17.2).
 #[derive(Debug)]
 pub struct ServerTx {
-    pub branch: String,
+    pub branch: Branch,
     pub request: Request,
     state: ServerState,
     last: Option<Bytes>,
@@ -286,7 +287,7 @@ pub enum ServerTimeout {
 }
 
 impl ServerTx {
-    pub fn new(branch: String, request: Request, reliable: bool) -> Self {
+    pub fn new(branch: Branch, request: Request, reliable: bool) -> Self {
         Self {
             branch,
             request,
@@ -330,7 +331,7 @@ impl ServerTx {
         let wire = resp.to_bytes();
         out.push(wire.clone());
         self.last = Some(wire);
-        let code = resp.code();
+        let code = resp.code().as_u16();
         let linger = |d: Duration| if self.reliable { Duration::ZERO } else { d };
         match code {
             100..=199 => self.state = ServerState::Proceeding,

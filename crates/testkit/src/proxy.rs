@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 use wren_sip::message::{parse, HeadersExt, Message, Request, Response};
+use wren_sip::{Branch, StatusCode, Tag};
 
 /// What the proxy serves and demands.
 #[derive(Debug, Clone)]
@@ -91,11 +92,11 @@ pub struct FakeProxy {
     nonces: BTreeSet<String>,
     counter: u64,
     /// Our Via branch → the node the request came from, for routing responses back.
-    back: BTreeMap<String, Node>,
+    back: BTreeMap<Branch, Node>,
     /// Branches of INVITEs we answered with 407 ourselves: their ACK ends here.
-    challenged: BTreeSet<String>,
+    challenged: BTreeSet<Branch>,
     /// Branches of requests we sent ourselves (OPTIONS).
-    own: BTreeSet<String>,
+    own: BTreeSet<Branch>,
     /// Responses to our own requests.
     answers: Vec<Response>,
     stats: ProxyStats,
@@ -166,7 +167,7 @@ impl FakeProxy {
         let Ok(Message::Request(req)) = parse(text.as_bytes()) else {
             panic!("the proxy's own OPTIONS must parse:\n{text}")
         };
-        self.own.insert(branch);
+        self.own.insert(Branch::new(branch));
         Some((binding.node, req.to_bytes()))
     }
 
@@ -183,8 +184,9 @@ impl FakeProxy {
         extra: &[(Name, String)],
     ) -> (Node, Bytes) {
         let tag = (code >= 200 && req.header_to().is_some_and(|t| t.tag.is_none()))
-            .then(|| format!("p{}", self.next()));
-        let mut resp = Response::to_request(&req.method, &req.headers, code, tag.as_deref());
+            .then(|| Tag::new(format!("p{}", self.next())));
+        let code = StatusCode::new(code);
+        let mut resp = Response::to_request(&req.method, &req.headers, code, tag.as_ref());
         for (name, value) in extra {
             resp.headers.insert(name.clone(), value.clone());
         }
@@ -329,7 +331,7 @@ impl FakeProxy {
         now: Instant,
         from: Node,
         mut req: Request,
-        branch: String,
+        branch: Branch,
     ) -> Vec<(Node, Bytes)> {
         strip_own_route(&mut req, &self.cfg.host);
         let initial = req.header_to().is_some_and(|t| t.tag.is_none());
@@ -381,7 +383,7 @@ impl FakeProxy {
             Name::VIA,
             format!("SIP/2.0/{transport} {};branch={ours}", self.cfg.host),
         );
-        self.back.insert(ours, from);
+        self.back.insert(Branch::new(ours), from);
         self.stats.forwarded += 1;
         vec![(to, req.to_bytes())]
     }

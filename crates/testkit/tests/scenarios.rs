@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use std::time::Duration;
-use wren_sip::{CallHandle, EndReason, SipError, Transport, UaError, UaEvent};
+use wren_sip::{CallHandle, EndReason, SipError, StatusCode, Transport, UaError, UaEvent};
 use wren_testkit::{ua_config, Fate, Link, ProxyConfig, Sim, UaId};
 
 const DOMAIN: &str = "wren.lab";
@@ -80,7 +80,7 @@ fn ringing(sim: &mut Sim, alice: UaId, bob: UaId) -> (CallHandle, CallHandle) {
     sim.expect_event(
         alice,
         secs(5),
-        |e| matches!(e, UaEvent::Ringing { call, status: 180, .. } if *call == a),
+        |e| matches!(e, UaEvent::Ringing { call, status: StatusCode::RINGING, .. } if *call == a),
     );
     (a, b)
 }
@@ -113,7 +113,7 @@ fn ended(sim: &mut Sim, id: UaId, call: CallHandle) -> (EndReason, Option<u16>) 
         secs(40),
         |e| matches!(e, UaEvent::Ended { call: c, .. } if *c == call),
     ) {
-        UaEvent::Ended { reason, status, .. } => (reason, status),
+        UaEvent::Ended { reason, status, .. } => (reason, status.map(StatusCode::as_u16)),
         _ => unreachable!("matched Ended"),
     }
 }
@@ -314,15 +314,15 @@ fn invite_407_then_success() {
 fn invite_rejected_486() {
     let (mut sim, alice, bob) = two_registered(7, Transport::Ws, proxy());
     let (a, b) = ringing(&mut sim, alice, bob);
-    sim.with_ua(bob, |ua, now| ua.reject(now, b, 486))
+    sim.with_ua(bob, |ua, now| ua.reject(now, b, StatusCode::new(486)))
         .expect("reject");
     assert_eq!(
         ended(&mut sim, bob, b),
-        (EndReason::Declined(486), Some(486))
+        (EndReason::Declined(StatusCode::new(486)), Some(486))
     );
     assert_eq!(
         ended(&mut sim, alice, a),
-        (EndReason::Rejected(486), Some(486))
+        (EndReason::Rejected(StatusCode::new(486)), Some(486))
     );
     sim.run_for(secs(1));
     let (pn, bn) = (sim.proxy_node(), sim.node(bob));
@@ -778,7 +778,7 @@ fn transfer_requested(sim: &mut Sim, alice: UaId, bob: UaId, a: CallHandle) -> S
     sim.expect_event(
         alice,
         secs(5),
-        |e| matches!(e, UaEvent::TransferProgress { call, status: 100 } if *call == a),
+        |e| matches!(e, UaEvent::TransferProgress { call, status: StatusCode::TRYING } if *call == a),
     );
     target
 }
@@ -807,12 +807,14 @@ fn blind_transfer_ends_call_on_notify_200() {
         secs(5),
         |e| matches!(e, UaEvent::Ringing { call, .. } if *call == bc),
     );
-    sim.with_ua(bob, |ua, now| ua.transfer_result(now, b, 180))
-        .expect("progress");
+    sim.with_ua(bob, |ua, now| {
+        ua.transfer_result(now, b, StatusCode::new(180))
+    })
+    .expect("progress");
     sim.expect_event(
         alice,
         secs(5),
-        |e| matches!(e, UaEvent::TransferProgress { call, status: 180 } if *call == a),
+        |e| matches!(e, UaEvent::TransferProgress { call, status: StatusCode::RINGING } if *call == a),
     );
     sim.with_ua(carol, |ua, now| ua.answer(now, cb, offer("carol")))
         .expect("answer");
@@ -821,8 +823,10 @@ fn blind_transfer_ends_call_on_notify_200() {
         secs(5),
         |e| matches!(e, UaEvent::Answered { call, .. } if *call == bc),
     );
-    sim.with_ua(bob, |ua, now| ua.transfer_result(now, b, 200))
-        .expect("result");
+    sim.with_ua(bob, |ua, now| {
+        ua.transfer_result(now, b, StatusCode::new(200))
+    })
+    .expect("result");
 
     sim.expect_event(
         alice,
@@ -873,7 +877,7 @@ fn transfer_rejected_keeps_call() {
     }) else {
         unreachable!("matched IncomingCall")
     };
-    sim.with_ua(carol, |ua, now| ua.reject(now, cb, 486))
+    sim.with_ua(carol, |ua, now| ua.reject(now, cb, StatusCode::new(486)))
         .expect("reject");
     let UaEvent::Ended {
         call: bc, reason, ..
@@ -881,14 +885,16 @@ fn transfer_rejected_keeps_call() {
     else {
         unreachable!("matched Ended")
     };
-    assert_eq!(reason, EndReason::Rejected(486));
+    assert_eq!(reason, EndReason::Rejected(StatusCode::new(486)));
     assert_ne!(bc, b);
-    sim.with_ua(bob, |ua, now| ua.transfer_result(now, b, 486))
-        .expect("result");
+    sim.with_ua(bob, |ua, now| {
+        ua.transfer_result(now, b, StatusCode::new(486))
+    })
+    .expect("result");
     sim.expect_event(
         alice,
         secs(5),
-        |e| matches!(e, UaEvent::TransferFailed { call, status: 486 } if *call == a),
+        |e| matches!(e, UaEvent::TransferFailed { call, status: StatusCode::BUSY_HERE } if *call == a),
     );
 
     // The call between Alice and Bob goes on: it can be transferred again and hung up.

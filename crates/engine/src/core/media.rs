@@ -6,12 +6,12 @@ use crate::error::{EngineError, ErrorCode};
 use crate::event::CallStats;
 use std::net::SocketAddr;
 use std::time::{Instant, SystemTime};
-use wren_media::{CodecKind, Direction, LocalMedia, MediaSession, Negotiated, Transmit};
+use wren_media::{CodecKind, Direction, LocalMedia, MediaSession, Negotiated, Ssrc, Transmit};
 
 pub(crate) struct CallMedia {
     pub local: LocalMedia,
     session: Option<Box<MediaSession>>,
-    ssrc: u32,
+    ssrc: Ssrc,
     session_id: u64,
     /// The `o=` version of our last SDP (RFC 3264 §8: +1 for every new offer or answer).
     sdp_version: u64,
@@ -37,7 +37,7 @@ impl CallMedia {
                 direction: Direction::SendRecv,
             },
             session: None,
-            ssrc: (seed >> 16) as u32,
+            ssrc: Ssrc::new((seed >> 16) as u32),
             session_id: seed >> 1,
             sdp_version: 0,
             started: None,

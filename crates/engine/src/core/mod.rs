@@ -29,7 +29,7 @@ use call::Call;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant, SystemTime};
-use wren_sip::{CallHandle, Transport, UaConfig, UaEvent, UserAgent};
+use wren_sip::{CallHandle, StatusCode, Transport, UaConfig, UaEvent, UserAgent};
 
 /// WebSocket ping interval (keeps NATs and proxies from dropping an idle flow).
 const PING_EVERY: Duration = Duration::from_secs(25);
@@ -511,7 +511,7 @@ impl EngineCore {
             UaEvent::RegistrationFailed { error, status } => {
                 self.emit(registration(RegistrationState::Failed {
                     error: error.into(),
-                    status,
+                    status: status.map(StatusCode::as_u16),
                 }))
             }
             other => self.on_call_event(now, id, other),

@@ -10,12 +10,13 @@ use ezk_sdp_types::{
 
 use super::Direction;
 use crate::codec::CodecKind;
+use crate::wire::PayloadType;
 
 /// Dynamic payload type we offer Opus on (the common choice, RFC 7587 §7 examples).
-pub(crate) const OPUS_PT: u8 = 111;
+pub(crate) const OPUS_PT: PayloadType = PayloadType::known(111);
 /// Dynamic payload types we offer telephone-event on, at 48 kHz and 8 kHz (RFC 4733 §7).
-pub(crate) const TELEPHONE_EVENT_48K_PT: u8 = 101;
-pub(crate) const TELEPHONE_EVENT_8K_PT: u8 = 100;
+pub(crate) const TELEPHONE_EVENT_48K_PT: PayloadType = PayloadType::known(101);
+pub(crate) const TELEPHONE_EVENT_8K_PT: PayloadType = PayloadType::known(100);
 /// RFC 7587 §7: we take 10 ms packets and use in-band FEC.
 const OPUS_FMTP: &str = "minptime=10;useinbandfec=1";
 /// RFC 4733 §7.1.1: DTMF digits 0-9, *, #, A-D and flash.
@@ -24,14 +25,14 @@ const TELEPHONE_EVENT_FMTP: &str = "0-16";
 /// One format of our `m=` line.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum LocalFormat {
-    Codec(CodecKind, u8),
-    TelephoneEvent { clock_rate: u32, pt: u8 },
+    Codec(CodecKind, PayloadType),
+    TelephoneEvent { clock_rate: u32, pt: PayloadType },
 }
 
 impl LocalFormat {
     fn pt(self) -> u8 {
         match self {
-            LocalFormat::Codec(_, pt) | LocalFormat::TelephoneEvent { pt, .. } => pt,
+            LocalFormat::Codec(_, pt) | LocalFormat::TelephoneEvent { pt, .. } => pt.as_u8(),
         }
     }
 }
@@ -60,27 +61,27 @@ pub(crate) fn audio_section(
         match *format {
             LocalFormat::Codec(kind, pt) => {
                 media.rtpmap.push(RtpMap {
-                    payload: pt,
+                    payload: pt.as_u8(),
                     encoding: bytes(kind.encoding_name()),
                     clock_rate: kind.clock_rate(),
                     params: (kind.channels() > 1).then(|| bytes(&kind.channels().to_string())),
                 });
                 if kind == CodecKind::Opus {
                     media.fmtp.push(Fmtp {
-                        format: pt,
+                        format: pt.as_u8(),
                         params: bytes(OPUS_FMTP),
                     });
                 }
             }
             LocalFormat::TelephoneEvent { clock_rate, pt } => {
                 media.rtpmap.push(RtpMap {
-                    payload: pt,
+                    payload: pt.as_u8(),
                     encoding: bytes("telephone-event"),
                     clock_rate,
                     params: None,
                 });
                 media.fmtp.push(Fmtp {
-                    format: pt,
+                    format: pt.as_u8(),
                     params: bytes(TELEPHONE_EVENT_FMTP),
                 });
             }

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 pub use error::SdpError;
 
 use crate::codec::CodecKind;
+use crate::wire::PayloadType;
 use build::{LocalFormat, OPUS_PT, TELEPHONE_EVENT_48K_PT, TELEPHONE_EVENT_8K_PT};
 use ezk_sdp_types::TransportProtocol;
 
@@ -124,7 +125,10 @@ fn offer_formats(local: &LocalMedia) -> Vec<LocalFormat> {
     let prefs = preferences(local);
     let mut formats: Vec<LocalFormat> = prefs
         .iter()
-        .map(|&kind| LocalFormat::Codec(kind, kind.static_payload_type().unwrap_or(OPUS_PT)))
+        .map(|&kind| {
+            let pt = kind.static_payload_type().and_then(PayloadType::new);
+            LocalFormat::Codec(kind, pt.unwrap_or(OPUS_PT))
+        })
         .collect();
     if local.telephone_event {
         if prefs.contains(&CodecKind::Opus) {
@@ -200,8 +204,8 @@ pub fn answer_offer(
             remote_rtp: remote.rtp,
             remote_rtcp: remote.rtcp,
             codec,
-            pt,
-            dtmf_pt,
+            pt: pt.as_u8(),
+            dtmf_pt: dtmf_pt.map(PayloadType::as_u8),
             ptime_ms: remote.ptime_ms,
             direction,
         },
@@ -229,8 +233,8 @@ pub fn accept_answer(answer: &str, local: &LocalMedia) -> Result<Negotiated, Sdp
         remote_rtp: remote.rtp,
         remote_rtcp: remote.rtcp,
         codec,
-        pt,
-        dtmf_pt,
+        pt: pt.as_u8(),
+        dtmf_pt: dtmf_pt.map(PayloadType::as_u8),
         ptime_ms: remote.ptime_ms,
         direction: local.direction.ours_given(remote.direction),
     })

@@ -9,9 +9,8 @@ use ezk_sdp_types::{
 
 use super::{Direction, SdpError};
 use crate::codec::CodecKind;
+use crate::wire::PayloadType;
 
-/// Payload types above this are not RTP payload types (RFC 3550 §5.1: 7 bits).
-const MAX_PT: u8 = 127;
 /// `a=ptime` values we take; anything else means the default.
 const PTIME_RANGE: std::ops::RangeInclusive<u32> = 10..=120;
 /// RFC 7587 / RFC 3551 default packetisation.
@@ -36,7 +35,7 @@ pub(crate) struct RemoteAudio {
     pub(crate) rtp: SocketAddr,
     pub(crate) rtcp: SocketAddr,
     /// `(payload type, format)` in the peer's preference order.
-    pub(crate) formats: Vec<(u8, Format)>,
+    pub(crate) formats: Vec<(PayloadType, Format)>,
     pub(crate) ptime_ms: u32,
     /// The peer's direction, with `c=0.0.0.0` hold (RFC 3264 §8.4) folded in.
     pub(crate) direction: Direction,
@@ -45,7 +44,7 @@ pub(crate) struct RemoteAudio {
 
 impl RemoteAudio {
     /// The first payload type of ours for `kind`.
-    pub(crate) fn pt_for(&self, kind: CodecKind) -> Option<u8> {
+    pub(crate) fn pt_for(&self, kind: CodecKind) -> Option<PayloadType> {
         self.formats
             .iter()
             .find(|(_, f)| *f == Format::Codec(kind))
@@ -53,7 +52,7 @@ impl RemoteAudio {
     }
 
     /// The telephone-event payload type at `clock_rate` (RFC 4733 §2.1: same clock as audio).
-    pub(crate) fn telephone_event_pt(&self, clock_rate: u32) -> Option<u8> {
+    pub(crate) fn telephone_event_pt(&self, clock_rate: u32) -> Option<PayloadType> {
         self.formats
             .iter()
             .find(|(_, f)| *f == Format::TelephoneEvent(clock_rate))
@@ -98,14 +97,16 @@ fn attribute<'a>(
         .and_then(|a| a.value.as_deref())
 }
 
-fn format_of(media: &MediaDescription, pt: u8) -> Format {
-    match media.rtpmap.iter().find(|m| m.payload == pt) {
+fn format_of(media: &MediaDescription, pt: PayloadType) -> Format {
+    match media.rtpmap.iter().find(|m| m.payload == pt.as_u8()) {
         Some(map) if map.encoding.eq_ignore_ascii_case("telephone-event") => {
             Format::TelephoneEvent(map.clock_rate)
         }
         Some(map) => CodecKind::from_rtpmap(&map.encoding, map.clock_rate)
             .map_or(Format::Other, Format::Codec),
-        None => CodecKind::from_static_payload_type(pt).map_or(Format::Other, Format::Codec),
+        None => {
+            CodecKind::from_static_payload_type(pt.as_u8()).map_or(Format::Other, Format::Codec)
+        }
     }
 }
 
@@ -164,8 +165,9 @@ pub(crate) fn audio(sdp: &SessionDescription) -> Result<RemoteAudio, SdpError> {
         .media
         .fmts
         .iter()
-        .filter(|&&pt| pt <= MAX_PT)
-        .map(|&pt| (pt, format_of(media, pt)))
+        // RFC 3550 §5.1: payload types have 7 bits; larger numbers are not RTP's.
+        .filter_map(|&pt| PayloadType::new(pt))
+        .map(|pt| (pt, format_of(media, pt)))
         .collect();
     let ptime_ms = attribute(sdp, media, "ptime")
         .and_then(|v| v.trim().parse::<u32>().ok())

@@ -33,6 +33,7 @@ use crate::reception::{ReceptionStats, SeqVerdict};
 use crate::rtcp::{self, RtcpPacket};
 use crate::rtp::{RtpHeader, RtpPacket};
 use crate::sdp::Negotiated;
+use crate::wire::{PayloadType, RtpTimestamp, SeqNo, Ssrc};
 use crate::{MediaError, FRAME_SAMPLES};
 
 /// RFC 3550 §6.2: minimum report interval; the first report comes at half of it.
@@ -66,14 +67,14 @@ pub struct Transmit {
 
 /// Our outgoing stream's state.
 struct Sender {
-    seq: u16,
-    timestamp: u32,
+    seq: SeqNo,
+    timestamp: RtpTimestamp,
     /// The next packet starts a talkspurt (RFC 3551 §4.1).
     marker: bool,
     packets: u64,
     octets: u64,
     /// When the last packet went out and its timestamp, to place an SR on the RTP clock.
-    last_sent: Option<(Instant, u32)>,
+    last_sent: Option<(Instant, RtpTimestamp)>,
     sent_since_report: bool,
     payload: Vec<u8>,
 }
@@ -99,7 +100,7 @@ impl Destination {
 
 /// The peer's stream as we receive it.
 struct RemoteSource {
-    ssrc: u32,
+    ssrc: Ssrc,
     stats: ReceptionStats,
     /// The middle of the NTP time of its last SR, and when that arrived (for LSR/DLSR).
     last_sr: Option<(u32, Instant)>,
@@ -108,7 +109,10 @@ struct RemoteSource {
 /// One audio stream of a call; see the module docs for the run loop.
 pub struct MediaSession {
     neg: Negotiated,
-    ssrc: u32,
+    /// `neg.pt` and `neg.dtmf_pt`, checked.
+    pt: PayloadType,
+    dtmf_pt: Option<PayloadType>,
+    ssrc: Ssrc,
     cname: String,
     ticks_per_frame: u32,
     encoder: Exclusive<Box<dyn Encoder>>,
@@ -119,7 +123,7 @@ pub struct MediaSession {
     remote: Option<RemoteSource>,
     /// A new SSRC seen once, with the sequence number that would confirm it (RFC 3550 §A.1
     /// probation), so one stray packet doesn't restart playout.
-    candidate: Option<(u32, u16)>,
+    candidate: Option<(Ssrc, SeqNo)>,
     jitter: JitterBuffer,
     /// Decoded audio not yet handed out.
     pending: Vec<i16>,
@@ -152,6 +156,12 @@ impl<T> Exclusive<T> {
     }
 }
 
+/// The negotiated payload types as RTP carries them: 7 bits (RFC 3550 §5.1).
+fn payload_types(neg: &Negotiated) -> Result<(PayloadType, Option<PayloadType>), MediaError> {
+    let check = |pt| PayloadType::new(pt).ok_or(MediaError::InvalidPayloadType(pt));
+    Ok((check(neg.pt)?, neg.dtmf_pt.map(check).transpose()?))
+}
+
 /// SplitMix64: spreads the caller's random SSRC into the other random starting values.
 fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -165,15 +175,11 @@ impl MediaSession {
     ///
     /// The initial sequence number and timestamp are derived from `ssrc` (RFC 3550 §5.1 wants
     /// them random; the SSRC already is).
-    pub fn new(neg: Negotiated, ssrc: u32, now: Instant) -> Result<Self, MediaError> {
-        for pt in std::iter::once(neg.pt).chain(neg.dtmf_pt) {
-            if pt > 127 {
-                return Err(MediaError::InvalidPayloadType(pt));
-            }
-        }
+    pub fn new(neg: Negotiated, ssrc: Ssrc, now: Instant) -> Result<Self, MediaError> {
+        let (pt, dtmf_pt) = payload_types(&neg)?;
         let encoder = codec::new_encoder(neg.codec)?;
         let decoder = codec::new_decoder(neg.codec)?;
-        let seed = mix(u64::from(ssrc));
+        let seed = mix(u64::from(ssrc.as_u32()));
         let stats = MediaStats {
             codec: neg.codec,
             rtp_tx: 0,
@@ -194,14 +200,16 @@ impl MediaSession {
             dtmf_rx: String::new(),
         };
         Ok(MediaSession {
+            pt,
+            dtmf_pt,
             ssrc,
             cname: format!("wren-{ssrc:08x}@wren.invalid"),
             ticks_per_frame: neg.codec.ticks_per_frame(),
             encoder: Exclusive::new(encoder),
             decoder: Exclusive::new(decoder),
             sender: Sender {
-                seq: seed as u16,
-                timestamp: (seed >> 32) as u32,
+                seq: SeqNo::new(seed as u16),
+                timestamp: RtpTimestamp::new((seed >> 32) as u32),
                 marker: true,
                 packets: 0,
                 octets: 0,
@@ -237,11 +245,7 @@ impl MediaSession {
     /// peer address and payload types change in place; a different codec gets fresh codec
     /// state and playout. The RTP sequence and timestamp carry on (one SSRC, one stream).
     pub fn renegotiate(&mut self, neg: Negotiated) -> Result<(), MediaError> {
-        for pt in std::iter::once(neg.pt).chain(neg.dtmf_pt) {
-            if pt > 127 {
-                return Err(MediaError::InvalidPayloadType(pt));
-            }
-        }
+        let (pt, dtmf_pt) = payload_types(&neg)?;
         if neg.codec != self.neg.codec {
             self.encoder = Exclusive::new(codec::new_encoder(neg.codec)?);
             self.decoder = Exclusive::new(codec::new_decoder(neg.codec)?);
@@ -266,13 +270,15 @@ impl MediaSession {
         }
         self.sender.marker = true;
         self.neg = neg;
+        self.pt = pt;
+        self.dtmf_pt = dtmf_pt;
         Ok(())
     }
 
     // ----- getters -----
 
     /// Our SSRC.
-    pub fn ssrc(&self) -> u32 {
+    pub fn ssrc(&self) -> Ssrc {
         self.ssrc
     }
 
@@ -333,10 +339,8 @@ impl MediaSession {
                 start,
                 first,
             },
-        ) = (
-            self.neg.dtmf_pt,
-            self.dtmf_tx.step(ts, self.ticks_per_frame),
-        ) {
+        ) = (self.dtmf_pt, self.dtmf_tx.step(ts, self.ticks_per_frame))
+        {
             // The next audio packet starts a new talkspurt.
             self.sender.marker = true;
             let header = RtpHeader {
@@ -356,7 +360,7 @@ impl MediaSession {
         }
         let header = RtpHeader {
             marker: std::mem::take(&mut self.sender.marker),
-            payload_type: self.neg.pt,
+            payload_type: self.pt,
             seq: self.sender.seq,
             timestamp: ts,
             ssrc: self.ssrc,
@@ -367,7 +371,7 @@ impl MediaSession {
     }
 
     fn emit_rtp(&mut self, now: Instant, header: RtpHeader, payload: &[u8]) {
-        self.sender.seq = self.sender.seq.wrapping_add(1);
+        self.sender.seq = self.sender.seq.next();
         let mut datagram = Vec::with_capacity(crate::rtp::HEADER_LEN + payload.len());
         header.write(payload, &mut datagram);
         self.sender.packets += 1;
@@ -423,8 +427,8 @@ impl MediaSession {
             }
         };
         let header = packet.header;
-        let is_dtmf = Some(header.payload_type) == self.neg.dtmf_pt;
-        if header.payload_type != self.neg.pt && !is_dtmf {
+        let is_dtmf = Some(header.payload_type) == self.dtmf_pt;
+        if header.payload_type != self.pt && !is_dtmf {
             self.stats.rx_unexpected_pt += 1;
             return;
         }
@@ -438,10 +442,13 @@ impl MediaSession {
         if known.is_some_and(|ssrc| ssrc != header.ssrc) {
             // A new source must show two packets in sequence before it replaces the old.
             if self.candidate != Some((header.ssrc, header.seq)) {
-                self.candidate = Some((header.ssrc, header.seq.wrapping_add(1)));
+                self.candidate = Some((header.ssrc, header.seq.next()));
                 return;
             }
-            tracing::debug!(ssrc = header.ssrc, "peer changed SSRC; restarting playout");
+            tracing::debug!(
+                ssrc = header.ssrc.as_u32(),
+                "peer changed SSRC; restarting playout"
+            );
             self.jitter.reset();
             self.remote = None;
         }

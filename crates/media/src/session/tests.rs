@@ -64,8 +64,8 @@ impl Pair {
         let now = Instant::now();
         let (at_a, at_b) = negotiate(codec);
         Pair {
-            a: MediaSession::new(at_a, 0xaaaa_0001, now).unwrap(),
-            b: MediaSession::new(at_b, 0xbbbb_0002, now).unwrap(),
+            a: MediaSession::new(at_a, Ssrc::new(0xaaaa_0001), now).unwrap(),
+            b: MediaSession::new(at_b, Ssrc::new(0xbbbb_0002), now).unwrap(),
             now,
             wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             wire: Vec::new(),
@@ -189,8 +189,8 @@ fn rtp_timestamps_advance_by_the_codec_clock_and_first_packet_has_marker() {
         for w in headers.windows(2) {
             assert_eq!(w[1].seq, w[0].seq.wrapping_add(1));
             assert_eq!(w[1].timestamp, w[0].timestamp.wrapping_add(ticks));
-            assert_eq!(w[1].ssrc, 0xaaaa_0001);
-            assert_eq!(w[1].payload_type, pair.a.negotiated().pt);
+            assert_eq!(w[1].ssrc, Ssrc::new(0xaaaa_0001));
+            assert_eq!(w[1].payload_type.as_u8(), pair.a.negotiated().pt);
         }
         if codec != CodecKind::Opus {
             assert_eq!(RtpPacket::parse(&pair.a_rtp[0]).unwrap().payload.len(), 160);
@@ -265,7 +265,7 @@ fn duplicates_are_dropped() {
 fn sequence_and_timestamp_wrap_are_seamless() {
     let now = Instant::now();
     let (_, at_b) = negotiate(CodecKind::Pcmu);
-    let mut b = MediaSession::new(at_b, 2, now).unwrap();
+    let mut b = MediaSession::new(at_b, Ssrc::new(2), now).unwrap();
     let tone = sine_i16(1000.0, -12.0, 8000, 8000);
     let mut t = now;
     let mut heard = Vec::new();
@@ -280,10 +280,10 @@ fn sequence_and_timestamp_wrap_are_seamless() {
             let mut packet = Vec::new();
             RtpHeader {
                 marker: i == 0,
-                payload_type: 0,
-                seq,
-                timestamp: ts,
-                ssrc: 0x5eed,
+                payload_type: PayloadType::new(0).unwrap(),
+                seq: SeqNo::new(seq),
+                timestamp: RtpTimestamp::new(ts),
+                ssrc: Ssrc::new(0x5eed),
             }
             .write(&payload, &mut packet);
             b.handle_rtp(t, addr(A_ADDR), &packet);
@@ -324,16 +324,16 @@ fn telephone_events_are_counted_not_played_and_other_payload_types_ignored() {
     let now = Instant::now();
     let (_, at_b) = negotiate(CodecKind::Pcmu);
     let dtmf_pt = at_b.dtmf_pt.expect("telephone-event negotiated");
-    let mut b = MediaSession::new(at_b, 2, now).unwrap();
+    let mut b = MediaSession::new(at_b, Ssrc::new(2), now).unwrap();
     let mut t = now;
     for i in 0..5u16 {
         let mut packet = Vec::new();
         RtpHeader {
             marker: i == 0,
-            payload_type: dtmf_pt,
-            seq: 100 + i,
-            timestamp: 8000,
-            ssrc: 9,
+            payload_type: PayloadType::new(dtmf_pt).unwrap(),
+            seq: SeqNo::new(100 + i),
+            timestamp: RtpTimestamp::new(8000),
+            ssrc: Ssrc::new(9),
         }
         // RFC 4733 §2.3: event 5, volume 10, growing duration.
         .write(&[5, 10, 0, (i * 40) as u8], &mut packet);
@@ -344,10 +344,10 @@ fn telephone_events_are_counted_not_played_and_other_payload_types_ignored() {
     let mut cn = Vec::new();
     RtpHeader {
         marker: false,
-        payload_type: 13,
-        seq: 105,
-        timestamp: 8800,
-        ssrc: 9,
+        payload_type: PayloadType::new(13).unwrap(),
+        seq: SeqNo::new(105),
+        timestamp: RtpTimestamp::new(8800),
+        ssrc: Ssrc::new(9),
     }
     .write(&[40], &mut cn);
     b.handle_rtp(t, addr(A_ADDR), &cn);
@@ -371,10 +371,10 @@ fn a_new_ssrc_takes_over_only_after_two_packets_in_sequence() {
         let mut p = Vec::new();
         RtpHeader {
             marker: false,
-            payload_type: 0,
-            seq,
-            timestamp: 77,
-            ssrc,
+            payload_type: PayloadType::new(0).unwrap(),
+            seq: SeqNo::new(seq),
+            timestamp: RtpTimestamp::new(77),
+            ssrc: Ssrc::new(ssrc),
         }
         .write(&[0xff; 160], &mut p);
         p
@@ -390,7 +390,10 @@ fn a_new_ssrc_takes_over_only_after_two_packets_in_sequence() {
     assert_eq!(pair.b.stats().concealed_frames, 0, "playout undisturbed");
     pair.b.handle_rtp(pair.now, addr(A_ADDR), &stray(0x0bad, 5));
     pair.b.handle_rtp(pair.now, addr(A_ADDR), &stray(0x0bad, 6));
-    assert_eq!(pair.b.remote.as_ref().map(|r| r.ssrc), Some(0x0bad));
+    assert_eq!(
+        pair.b.remote.as_ref().map(|r| r.ssrc),
+        Some(Ssrc::new(0x0bad))
+    );
 }
 
 #[test]
@@ -458,9 +461,9 @@ fn sender_report_carries_counts_and_receiver_report_carries_loss() {
             _ => None,
         })
         .expect("B only receives: RR");
-    assert_eq!(rr_ssrc, 0xbbbb_0002);
+    assert_eq!(rr_ssrc, Ssrc::new(0xbbbb_0002));
     let block = block.expect("a block about A");
-    assert_eq!(block.ssrc, 0xaaaa_0001);
+    assert_eq!(block.ssrc, Ssrc::new(0xaaaa_0001));
     assert_eq!(block.cumulative_lost, 1);
     assert!(b_reports[0].iter().any(|p| matches!(
         p,
@@ -485,7 +488,7 @@ fn recvonly_session_sends_nothing_but_keeps_its_clock() {
     let now = Instant::now();
     let (mut neg, _) = negotiate(CodecKind::Pcmu);
     neg.direction = Direction::RecvOnly;
-    let mut s = MediaSession::new(neg, 1, now).unwrap();
+    let mut s = MediaSession::new(neg, Ssrc::new(1), now).unwrap();
     for _ in 0..3 {
         s.send_frame(now, &[0; FRAME_SAMPLES]);
     }
@@ -505,7 +508,9 @@ fn wrong_length_frames_are_ignored() {
 fn invalid_payload_type_in_negotiation_is_refused() {
     let (mut neg, _) = negotiate(CodecKind::Opus);
     neg.pt = 200;
-    let err = MediaSession::new(neg, 1, Instant::now()).err().unwrap();
+    let err = MediaSession::new(neg, Ssrc::new(1), Instant::now())
+        .err()
+        .unwrap();
     assert_eq!(err.code(), "media.invalid_payload_type");
 }
 
@@ -568,7 +573,7 @@ fn dtmf_digits_cross_as_rfc_4733_events_and_audio_resumes() {
             .a_rtp
             .iter()
             .filter_map(|d| RtpPacket::parse(d).ok())
-            .filter(|r| r.header.payload_type == dtmf_pt)
+            .filter(|r| r.header.payload_type.as_u8() == dtmf_pt)
             .collect();
         assert_eq!(events.len(), 21, "{codec:?}");
         let markers = events.iter().filter(|e| e.header.marker).count();
@@ -587,7 +592,7 @@ fn dtmf_digits_cross_as_rfc_4733_events_and_audio_resumes() {
             .rev()
             .take(5)
             .filter_map(|d| RtpPacket::parse(d).ok())
-            .all(|r| r.header.payload_type == p.a.negotiated().pt);
+            .all(|r| r.header.payload_type.as_u8() == p.a.negotiated().pt);
         assert!(audio_after);
         let tail = &p.heard[p.heard.len() - 4800..];
         assert!((dominant_frequency(tail, 48_000) - 1000.0).abs() < 20.0);
@@ -598,7 +603,7 @@ fn dtmf_digits_cross_as_rfc_4733_events_and_audio_resumes() {
 fn dtmf_is_refused_without_telephone_event_bad_digits_or_on_hold() {
     let now = Instant::now();
     let (mut at_a, _) = negotiate(CodecKind::Pcmu);
-    let mut s = MediaSession::new(at_a.clone(), 1, now).unwrap();
+    let mut s = MediaSession::new(at_a.clone(), Ssrc::new(1), now).unwrap();
     assert_eq!(s.send_dtmf("12x").unwrap_err().code(), "media.invalid_dtmf");
     assert!(!s.dtmf_pending(), "all or nothing");
     assert_eq!(s.send_dtmf("").unwrap_err().code(), "media.invalid_dtmf");
@@ -607,11 +612,11 @@ fn dtmf_is_refused_without_telephone_event_bad_digits_or_on_hold() {
         "media.dtmf_queue_full"
     );
     at_a.direction = Direction::RecvOnly;
-    let mut held = MediaSession::new(at_a.clone(), 1, now).unwrap();
+    let mut held = MediaSession::new(at_a.clone(), Ssrc::new(1), now).unwrap();
     assert_eq!(held.send_dtmf("1").unwrap_err().code(), "media.not_sending");
     at_a.dtmf_pt = None;
     at_a.direction = Direction::SendRecv;
-    let mut none = MediaSession::new(at_a, 1, now).unwrap();
+    let mut none = MediaSession::new(at_a, Ssrc::new(1), now).unwrap();
     assert_eq!(
         none.send_dtmf("1").unwrap_err().code(),
         "media.dtmf_unsupported"

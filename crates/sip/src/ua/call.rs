@@ -17,16 +17,16 @@ pub(super) enum CancelState {
 pub(super) enum CallState {
     /// Our INVITE is in flight (transaction `branch`).
     Calling {
-        branch: String,
-        local_tag: String,
+        branch: Branch,
+        local_tag: Tag,
         cancel: CancelState,
         provisional: bool,
     },
     /// An INVITE arrived in server transaction `branch`; not answered yet.
     Incoming {
-        branch: String,
+        branch: Branch,
         invite: Request,
-        local_tag: String,
+        local_tag: Tag,
     },
     /// We sent 200 and wait for the ACK, retransmitting (RFC 3261 §13.3.1.4).
     Answering { dialog: Dialog, unacked: Unacked },
@@ -108,7 +108,7 @@ impl Unacked {
 #[derive(Debug)]
 pub(super) struct Call {
     pub(super) handle: CallHandle,
-    pub(super) call_id: String,
+    pub(super) call_id: SipCallId,
     /// We placed the call, so we own its Call-ID (the 491 back-off of RFC 3261 §14.1).
     pub(super) outgoing: bool,
     pub(super) state: CallState,
@@ -116,7 +116,7 @@ pub(super) struct Call {
     pub(super) local_sdp: Bytes,
     /// Why we are ending it, reported when the BYE transaction ends.
     pub(super) ending: Option<EndReason>,
-    pub(super) last_status: Option<u16>,
+    pub(super) last_status: Option<StatusCode>,
     pub(super) ended: bool,
 }
 
@@ -209,8 +209,8 @@ impl UserAgent {
         let uri = self.target_uri(target)?;
         let handle = CallHandle(self.next_call);
         self.next_call += 1;
-        let local_tag = self.ids.hex(10);
-        let call_id = self.ids.hex(20);
+        let local_tag = self.ids.tag();
+        let call_id = self.ids.call_id();
         let from = format!("{};tag={local_tag}", self.aor_name_addr());
         let to = format!("<{}>", uri_string(&uri, &Method::INVITE));
         let mut req = self.new_request(Method::INVITE, uri, &from, &to, &call_id, 1, &[]);
@@ -227,7 +227,7 @@ impl UserAgent {
             call_id,
             outgoing: true,
             state: CallState::Calling {
-                branch: String::new(),
+                branch: Branch::default(),
                 local_tag,
                 cancel: CancelState::None,
                 provisional: false,
@@ -259,7 +259,12 @@ impl UserAgent {
         };
         let (branch, mut resp) = (
             branch.clone(),
-            Response::to_request(&invite.method, &invite.headers, 180, Some(local_tag)),
+            Response::to_request(
+                &invite.method,
+                &invite.headers,
+                StatusCode::RINGING,
+                Some(local_tag),
+            ),
         );
         resp.headers.insert(Name::CONTACT, self.dialog_contact());
         self.respond_server(now, &branch, &resp);
@@ -280,7 +285,12 @@ impl UserAgent {
             return Err(UaError::InvalidState);
         };
         let dialog = Dialog::as_uas(invite, local_tag, seq).ok_or(UaError::InvalidState)?;
-        let mut ok = Response::to_request(&invite.method, &invite.headers, 200, Some(local_tag));
+        let mut ok = Response::to_request(
+            &invite.method,
+            &invite.headers,
+            StatusCode::OK,
+            Some(local_tag),
+        );
         ok.headers.insert(Name::CONTACT, contact);
         ok.headers.insert(Name::ALLOW, ALLOW);
         ok.headers.insert(Name::CONTENT_TYPE, "application/sdp");
@@ -301,7 +311,12 @@ impl UserAgent {
     }
 
     /// Declines an incoming call (486 Busy Here, 603 Decline...).
-    pub fn reject(&mut self, now: Instant, handle: CallHandle, code: u16) -> Result<(), UaError> {
+    pub fn reject(
+        &mut self,
+        now: Instant,
+        handle: CallHandle,
+        code: StatusCode,
+    ) -> Result<(), UaError> {
         let call = self.call_mut(handle)?;
         let CallState::Incoming {
             branch,
@@ -311,10 +326,10 @@ impl UserAgent {
         else {
             return Err(UaError::InvalidState);
         };
-        let code = if (400..700).contains(&code) {
+        let code = if (400..700).contains(&code.as_u16()) {
             code
         } else {
-            603
+            StatusCode::DECLINE
         };
         let resp = Response::to_request(&invite.method, &invite.headers, code, Some(local_tag));
         let branch = branch.clone();
@@ -341,7 +356,7 @@ impl UserAgent {
                 }
                 Ok(())
             }
-            CallState::Incoming { .. } => self.reject(now, handle, 603),
+            CallState::Incoming { .. } => self.reject(now, handle, StatusCode::DECLINE),
             CallState::Answering { .. } | CallState::Confirmed { .. } => {
                 self.send_bye(now, handle, EndReason::LocalHangup);
                 Ok(())
@@ -397,7 +412,7 @@ impl UserAgent {
             dialog.remote_target.clone(),
             &dialog.local,
             &dialog.remote,
-            &dialog.call_id.clone(),
+            &dialog.call_id,
             seq,
             &routes,
         );
@@ -441,7 +456,11 @@ impl UserAgent {
         let resp = match ev {
             ClientEvent::Timeout => {
                 if matches!(self.calls[idx].state, CallState::Calling { .. }) {
-                    self.end(h, EndReason::Failed(SipError::Timeout), Some(408));
+                    self.end(
+                        h,
+                        EndReason::Failed(SipError::Timeout),
+                        Some(StatusCode::REQUEST_TIMEOUT),
+                    );
                 }
                 return;
             }
@@ -450,7 +469,7 @@ impl UserAgent {
         let code = resp.code();
         self.calls[idx].last_status = Some(code);
         let call = &mut self.calls[idx];
-        match (&mut call.state, code) {
+        match (&mut call.state, code.as_u16()) {
             (
                 CallState::Calling {
                     provisional,
@@ -462,7 +481,7 @@ impl UserAgent {
                 let first = !*provisional;
                 *provisional = true;
                 let cancel_now = first && matches!(cancel, CancelState::Pending);
-                if code > 100 {
+                if code != StatusCode::TRYING {
                     let sdp = (!resp.body.is_empty()).then(|| resp.body.clone());
                     self.events.push_back(UaEvent::Ringing {
                         call: h,
@@ -554,7 +573,9 @@ impl UserAgent {
                 }
             }
             (CallState::Calling { cancel, .. }, 300..=699) => {
-                let reason = if code == 487 && !matches!(cancel, CancelState::None) {
+                let reason = if code == StatusCode::REQUEST_TERMINATED
+                    && !matches!(cancel, CancelState::None)
+                {
                     EndReason::Cancelled
                 } else {
                     EndReason::Rejected(code)
@@ -625,7 +646,12 @@ impl UserAgent {
         }
     }
 
-    pub(super) fn end(&mut self, handle: CallHandle, reason: EndReason, status: Option<u16>) {
+    pub(super) fn end(
+        &mut self,
+        handle: CallHandle,
+        reason: EndReason,
+        status: Option<StatusCode>,
+    ) {
         if let Some(call) = self.calls.iter_mut().find(|c| c.handle == handle) {
             if call.ended {
                 return;

@@ -24,6 +24,7 @@ use crate::ids::IdGen;
 use crate::message::{self, HeadersExt, Message, Request, Response};
 use crate::registration::{self, RegState, Registration};
 use crate::transaction::{ClientEvent, ClientTx, ServerTx, T1, T2};
+use crate::wire::{Branch, SipCallId, StatusCode, Tag};
 use bytes::Bytes;
 use call::{Ack, Call, CallState, Unacked};
 use ezk_sip_types::uri::SipUri;
@@ -106,9 +107,9 @@ pub enum EndReason {
     /// The caller cancelled before we answered.
     RemoteCancelled,
     /// The INVITE got a final failure response (4xx-6xx).
-    Rejected(u16),
+    Rejected(StatusCode),
     /// We declined an incoming call with this status.
-    Declined(u16),
+    Declined(StatusCode),
     /// Something failed: timeout, auth, missing ACK...
     Failed(SipError),
     /// The far end took the call over after our REFER succeeded, and we hung up (RFC 3515).
@@ -125,7 +126,7 @@ pub enum UaEvent {
     RegistrationFailed {
         error: SipError,
         /// Last SIP status (408 for a timeout).
-        status: Option<u16>,
+        status: Option<StatusCode>,
     },
     IncomingCall {
         call: CallHandle,
@@ -139,7 +140,7 @@ pub enum UaEvent {
     /// 180/183 for an outgoing call, with early SDP if any.
     Ringing {
         call: CallHandle,
-        status: u16,
+        status: StatusCode,
         sdp: Option<Bytes>,
     },
     /// The call is established; `sdp` is the answer (caller) or empty (callee, we answered).
@@ -170,7 +171,7 @@ pub enum UaEvent {
     /// it had.
     ReinviteFailed {
         call: CallHandle,
-        status: u16,
+        status: StatusCode,
     },
     /// The far end asks us to call `target` (the Refer-To URI) in its place (RFC 3515).
     /// Report the new call's outcome with [`UserAgent::transfer_result`].
@@ -181,7 +182,7 @@ pub enum UaEvent {
     /// Our transfer's new call progressed (a provisional status from the far end's NOTIFY).
     TransferProgress {
         call: CallHandle,
-        status: u16,
+        status: StatusCode,
     },
     /// Our transfer succeeded; the UA hangs up and [`EndReason::Transferred`] follows.
     Transferred {
@@ -193,12 +194,12 @@ pub enum UaEvent {
     /// report we can't read.
     TransferFailed {
         call: CallHandle,
-        status: u16,
+        status: StatusCode,
     },
     Ended {
         call: CallHandle,
         reason: EndReason,
-        status: Option<u16>,
+        status: Option<StatusCode>,
     },
 }
 
@@ -282,7 +283,7 @@ impl UserAgent {
         let via_host = format!("{}.invalid", ids.token(12));
         let contact_user = ids.token(8);
         let reg = Registration {
-            call_id: ids.hex(20),
+            call_id: ids.call_id(),
             cseq: 0,
             expires: cfg.register_expires,
             auth: Authenticator::new(&cfg.credentials),
@@ -382,7 +383,9 @@ impl UserAgent {
                 if let Some((method, headers)) = err.partial {
                     if method != Method::ACK && headers.contains(&Name::VIA) {
                         let mut resp = Response::to_request(&method, &headers, code, None);
-                        let text = resp.status.text().unwrap_or("Bad Request");
+                        let text = ezk_sip_types::StatusCode::from(code.as_u16())
+                            .text()
+                            .unwrap_or("Bad Request");
                         resp.reason = Some(format!("{text} ({})", err.reason).into());
                         self.transmits.push_back(resp.to_bytes());
                     }
@@ -421,7 +424,7 @@ impl UserAgent {
     // ---- internals: requests out ----
 
     /// Gives the request a fresh branch and starts a client transaction for it.
-    pub(super) fn send_client(&mut self, now: Instant, mut req: Request, owner: Owner) -> String {
+    pub(super) fn send_client(&mut self, now: Instant, mut req: Request, owner: Owner) -> Branch {
         let branch = self.stamp_via(&mut req);
         let mut out = Vec::new();
         let tx = ClientTx::start(
@@ -437,8 +440,8 @@ impl UserAgent {
     }
 
     /// Gives the request our Via with a fresh branch; returns the branch.
-    pub(super) fn stamp_via(&mut self, req: &mut Request) -> String {
-        let branch = format!("z9hG4bK{}", self.ids.hex(16));
+    pub(super) fn stamp_via(&mut self, req: &mut Request) -> Branch {
+        let branch = self.ids.branch();
         let via = format!(
             "SIP/2.0/{} {};branch={branch}",
             self.cfg.transport.via(),
@@ -448,9 +451,9 @@ impl UserAgent {
         branch
     }
 
-    pub(super) fn respond_server(&mut self, now: Instant, branch: &str, resp: &Response) {
+    pub(super) fn respond_server(&mut self, now: Instant, branch: &Branch, resp: &Response) {
         let mut out = Vec::new();
-        if let Some(tx) = self.servers.iter_mut().find(|t| t.branch == branch) {
+        if let Some(tx) = self.servers.iter_mut().find(|t| t.branch == *branch) {
             tx.respond(now, resp, &mut out);
         } else {
             out.push(resp.to_bytes());
@@ -463,12 +466,12 @@ impl UserAgent {
         &mut self,
         now: Instant,
         req: &Request,
-        code: u16,
+        code: StatusCode,
         extra: &[(Name, String)],
     ) {
         let mut resp = Response::to_request(&req.method, &req.headers, code, None);
-        if code >= 200 && req.header_to().is_some_and(|t| t.tag.is_none()) {
-            let tag = self.ids.hex(10);
+        if code.is_final() && req.header_to().is_some_and(|t| t.tag.is_none()) {
+            let tag = self.ids.tag();
             resp = Response::to_request(&req.method, &req.headers, code, Some(&tag));
         }
         for (name, value) in extra {
@@ -508,7 +511,10 @@ impl UserAgent {
             .iter()
             .position(|(t, _)| t.branch == branch && t.request.method == cseq.method)
         else {
-            tracing::debug!(code = resp.code(), "response matches no transaction");
+            tracing::debug!(
+                code = resp.code().as_u16(),
+                "response matches no transaction"
+            );
             return;
         };
         let mut out = Vec::new();
@@ -535,11 +541,11 @@ impl UserAgent {
             Owner::Register => self.on_register_result(now, req, ev),
             Owner::Invite(h) => self.on_invite_result(now, h, req, ev),
             Owner::Bye(h) => {
-                if matches!(&ev, ClientEvent::Response(r) if r.code() < 200) {
+                if matches!(&ev, ClientEvent::Response(r) if !r.code().is_final()) {
                     return;
                 }
                 if let (ClientEvent::Response(r), Some(req)) = (&ev, req) {
-                    if matches!(r.code(), 401 | 407)
+                    if is_auth_challenge(r.code())
                         && self.retry_authorized(now, h, req, r, owner).is_ok()
                     {
                         return;
@@ -552,7 +558,7 @@ impl UserAgent {
                     .unwrap_or(EndReason::LocalHangup);
                 let status = match ev {
                     ClientEvent::Response(r) => Some(r.code()),
-                    ClientEvent::Timeout => Some(408),
+                    ClientEvent::Timeout => Some(StatusCode::REQUEST_TIMEOUT),
                 };
                 self.end(h, reason, status);
             }
@@ -622,18 +628,28 @@ impl UserAgent {
         }
         match req.method {
             Method::INVITE => self.on_invite(now, req, branch),
-            Method::OPTIONS => self.reply(now, &req, 200, &options_headers()),
+            Method::OPTIONS => self.reply(now, &req, StatusCode::OK, &options_headers()),
             // A BYE without a To tag matches no dialog (RFC 3261 §15.1.2), a NOTIFY without
             // one no subscription of ours (RFC 6665 §4.1.3).
-            Method::BYE | Method::NOTIFY => self.reply(now, &req, 481, &[]),
+            Method::BYE | Method::NOTIFY => {
+                self.reply(now, &req, StatusCode::CALL_DOES_NOT_EXIST, &[])
+            }
             // We take REFER only inside a call (blind transfer), not to start one.
-            Method::REFER => self.reply(now, &req, 403, &[]),
+            Method::REFER => self.reply(now, &req, StatusCode::FORBIDDEN, &[]),
             // RFC 3261 §8.2.1: 405 for a method we know but don't allow, 501 for one we don't
             // know at all (RFC 4475 §3.1.1.2 and §3.1.1.5 expect 501 for the unknown ones).
-            ref m if KNOWN_METHODS.contains(m) => {
-                self.reply(now, &req, 405, &[(Name::ALLOW, ALLOW.into())])
-            }
-            _ => self.reply(now, &req, 501, &[(Name::ALLOW, ALLOW.into())]),
+            ref m if KNOWN_METHODS.contains(m) => self.reply(
+                now,
+                &req,
+                StatusCode::METHOD_NOT_ALLOWED,
+                &[(Name::ALLOW, ALLOW.into())],
+            ),
+            _ => self.reply(
+                now,
+                &req,
+                StatusCode::NOT_IMPLEMENTED,
+                &[(Name::ALLOW, ALLOW.into())],
+            ),
         }
     }
 
@@ -644,6 +660,14 @@ impl UserAgent {
         self.servers.retain(|t| !t.is_terminated());
         self.calls.retain(|c| !c.ended);
     }
+}
+
+/// 401 or 407: a digest challenge (RFC 3261 §22.2, §22.3).
+pub(super) fn is_auth_challenge(code: StatusCode) -> bool {
+    matches!(
+        code,
+        StatusCode::UNAUTHORIZED | StatusCode::PROXY_AUTHENTICATION_REQUIRED
+    )
 }
 
 pub(super) fn options_headers() -> Vec<(Name, String)> {

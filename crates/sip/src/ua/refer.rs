@@ -39,7 +39,7 @@ fn referred_by() -> Name {
 
 /// The status of a `message/sipfrag` body's start line (RFC 3420, RFC 3515 §2.4.5):
 /// `SIP/2.0 180 Ringing` gives 180. `None` for anything else, including an empty body.
-pub(super) fn sipfrag_status(body: &[u8]) -> Option<u16> {
+pub(super) fn sipfrag_status(body: &[u8]) -> Option<StatusCode> {
     let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
     let body = &body[start..];
     let end = body.iter().position(|b| *b == b'\n').unwrap_or(body.len());
@@ -50,7 +50,10 @@ pub(super) fn sipfrag_status(body: &[u8]) -> Option<u16> {
     {
         return None;
     }
-    code.parse::<u16>().ok().filter(|c| (100..=699).contains(c))
+    code.parse::<u16>()
+        .ok()
+        .filter(|c| (100..=699).contains(c))
+        .map(StatusCode::new)
 }
 
 /// The URI of a Refer-To value (`<sip:x@y>`, `"X" <sip:x@y>;p=1`, `sip:x@y`), as text.
@@ -93,9 +96,9 @@ fn subscription_state(value: &str) -> (bool, Option<u64>) {
 
 /// What one NOTIFY tells us about our transfer.
 enum Report {
-    Progress(u16),
+    Progress(StatusCode),
     Success,
-    Failure(u16),
+    Failure(StatusCode),
     Nothing,
 }
 
@@ -172,7 +175,7 @@ impl UserAgent {
         &mut self,
         now: Instant,
         handle: CallHandle,
-        status: u16,
+        status: StatusCode,
     ) -> Result<(), UaError> {
         let idx = self.call_index(handle)?;
         let CallState::Confirmed { referred, .. } = &mut self.calls[idx].state else {
@@ -181,12 +184,12 @@ impl UserAgent {
         let Referred::Pending { id } = *referred else {
             return Err(UaError::InvalidState);
         };
-        let status = if (100..=699).contains(&status) {
+        let status = if status.class().is_some() {
             status
         } else {
-            500
+            StatusCode::SERVER_INTERNAL_ERROR
         };
-        if status >= 200 {
+        if status.is_final() {
             *referred = Referred::Idle;
         }
         self.send_refer_notify(now, idx, id, status);
@@ -194,7 +197,7 @@ impl UserAgent {
     }
 
     /// NOTIFY for the subscription of the REFER with CSeq `id` (RFC 3515 §2.4.4, §2.4.5).
-    fn send_refer_notify(&mut self, now: Instant, idx: usize, id: u32, status: u16) {
+    fn send_refer_notify(&mut self, now: Instant, idx: usize, id: u32, status: StatusCode) {
         let Some(dialog) = self.calls[idx].next_request_dialog() else {
             return;
         };
@@ -202,7 +205,7 @@ impl UserAgent {
         // The id is optional for a dialog's first REFER and required after (RFC 3515
         // §2.4.6); always sending it is always right.
         req.headers.insert(Name::EVENT, format!("refer;id={id}"));
-        let state = if status >= 200 {
+        let state = if status.is_final() {
             "terminated;reason=noresource".to_owned()
         } else {
             format!("active;expires={SUBSCRIPTION_SECS}")
@@ -223,11 +226,13 @@ impl UserAgent {
         ev: ClientEvent,
     ) {
         let resp = match ev {
-            ClientEvent::Response(r) if r.code() < 200 => return,
+            ClientEvent::Response(r) if !r.code().is_final() => return,
             ClientEvent::Response(r) => Some(r),
             ClientEvent::Timeout => None,
         };
-        let code = resp.as_ref().map_or(408, Response::code);
+        let code = resp
+            .as_ref()
+            .map_or(StatusCode::REQUEST_TIMEOUT, Response::code);
         let sent = req.as_ref().and_then(|r| r.cseq()).map(|c| c.cseq);
         let Ok(idx) = self.call_index(h) else { return };
         let CallState::Confirmed { transfer, .. } = &mut self.calls[idx].state else {
@@ -240,7 +245,7 @@ impl UserAgent {
         if sent.is_some_and(|s| s != current) {
             return; // about a REFER we already gave up on
         }
-        if (200..300).contains(&code) {
+        if code.is_success() {
             if let Transfer::Referring { id } = *transfer {
                 *transfer = Transfer::Subscribed {
                     id,
@@ -249,7 +254,7 @@ impl UserAgent {
             }
             return;
         }
-        if let (Some(resp), Some(req), 401 | 407) = (&resp, req, code) {
+        if let (Some(resp), Some(req), true) = (&resp, req, is_auth_challenge(code)) {
             if let Ok(id) = self.retry_authorized(now, h, req, resp, Owner::Refer(h)) {
                 if let CallState::Confirmed { transfer, .. } = &mut self.calls[idx].state {
                     *transfer = Transfer::Referring { id };
@@ -275,7 +280,7 @@ impl UserAgent {
         *transfer = Transfer::Idle;
         self.events.push_back(UaEvent::TransferFailed {
             call: h,
-            status: 408,
+            status: StatusCode::REQUEST_TIMEOUT,
         });
     }
 
@@ -284,7 +289,7 @@ impl UserAgent {
         let h = self.calls[idx].handle;
         let (package, event_id) = event_package(req.raw(&Name::EVENT).unwrap_or_default());
         let CallState::Confirmed { transfer, .. } = &mut self.calls[idx].state else {
-            return self.reply(now, &req, 481, &[]);
+            return self.reply(now, &req, StatusCode::CALL_DOES_NOT_EXIST, &[]);
         };
         let ours = match transfer {
             Transfer::Referring { id } | Transfer::Subscribed { id, .. } => Some(*id),
@@ -293,20 +298,22 @@ impl UserAgent {
         let matches = package.eq_ignore_ascii_case("refer")
             && ours.is_some_and(|id| event_id.is_none_or(|e| e == id.to_string()));
         let Some(id) = ours.filter(|_| matches) else {
-            return self.reply(now, &req, 481, &[]); // no such subscription (RFC 6665 §4.1.3)
+            return self.reply(now, &req, StatusCode::CALL_DOES_NOT_EXIST, &[]); // no such subscription (RFC 6665 §4.1.3)
         };
         let (terminated, expires) =
             subscription_state(req.raw(&Name::SUBSCRIPTION_STATE).unwrap_or_default());
         let report = match sipfrag_status(&req.body) {
-            Some(200..=299) => Report::Success,
-            Some(s @ 300..=699) => Report::Failure(s),
+            Some(s) if s.is_success() => Report::Success,
+            Some(s) if s.is_failure() => Report::Failure(s),
             // The subscription ended without telling us how the call went (RFC 3515
             // §2.4.7): 487 Request Terminated.
-            Some(_) if terminated => Report::Failure(487),
+            Some(_) if terminated => Report::Failure(StatusCode::REQUEST_TERMINATED),
             Some(s) => Report::Progress(s),
-            None if terminated && req.body.is_empty() => Report::Failure(487),
+            None if terminated && req.body.is_empty() => {
+                Report::Failure(StatusCode::REQUEST_TERMINATED)
+            }
             // An ending report we can't read: the transfer didn't visibly succeed.
-            None if terminated => Report::Failure(500),
+            None if terminated => Report::Failure(StatusCode::SERVER_INTERNAL_ERROR),
             None => Report::Nothing,
         };
         match report {
@@ -319,7 +326,7 @@ impl UserAgent {
             }
             Report::Success | Report::Failure(_) => *transfer = Transfer::Idle,
         }
-        self.reply(now, &req, 200, &[]);
+        self.reply(now, &req, StatusCode::OK, &[]);
         match report {
             Report::Progress(status) => self
                 .events
@@ -346,7 +353,7 @@ impl UserAgent {
         let ClientEvent::Response(resp) = ev else {
             return tracing::debug!(call = %h, "NOTIFY timed out");
         };
-        if let (Some(req), 401 | 407) = (req, resp.code()) {
+        if let (Some(req), true) = (req, is_auth_challenge(resp.code())) {
             let _ = self.retry_authorized(now, h, req, &resp, Owner::Notify(h));
         }
     }
@@ -360,21 +367,21 @@ impl UserAgent {
         };
         // RFC 3515 §2.4.1: exactly one Refer-To.
         let Some(target) = target else {
-            return self.reply(now, &req, 400, &[]);
+            return self.reply(now, &req, StatusCode::BAD_REQUEST, &[]);
         };
         let CallState::Confirmed { referred, .. } = &mut self.calls[idx].state else {
-            return self.reply(now, &req, 481, &[]);
+            return self.reply(now, &req, StatusCode::CALL_DOES_NOT_EXIST, &[]);
         };
         if matches!(referred, Referred::Pending { .. }) {
             // One transfer at a time: the far end may try again once ours reported.
-            return self.reply(now, &req, 491, &[]);
+            return self.reply(now, &req, StatusCode::REQUEST_PENDING, &[]);
         }
         let id = req.cseq().map_or(0, |c| c.cseq);
         *referred = Referred::Pending { id };
         let handle = self.calls[idx].handle;
         let contact = self.dialog_contact();
-        self.reply(now, &req, 202, &[(Name::CONTACT, contact)]);
-        self.send_refer_notify(now, idx, id, 100);
+        self.reply(now, &req, StatusCode::ACCEPTED, &[(Name::CONTACT, contact)]);
+        self.send_refer_notify(now, idx, id, StatusCode::TRYING);
         self.events.push_back(UaEvent::TransferRequested {
             call: handle,
             target,

@@ -14,7 +14,7 @@ impl UserAgent {
             // The domain was validated when the config was built; fall back to a literal.
             SipUri::from_str("sip:invalid.invalid").expect("literal URI parses")
         });
-        let from = format!("{aor};tag={}", self.ids.hex(10));
+        let from = format!("{aor};tag={}", self.ids.tag());
         let call_id = self.reg.call_id.clone();
         let mut req = self.new_request(
             Method::REGISTER,
@@ -53,13 +53,18 @@ impl UserAgent {
         };
         let resp = match ev {
             ClientEvent::Timeout => {
-                return self.registration_failed(now, SipError::Timeout, Some(408), true)
+                return self.registration_failed(
+                    now,
+                    SipError::Timeout,
+                    Some(StatusCode::REQUEST_TIMEOUT),
+                    true,
+                )
             }
-            ClientEvent::Response(r) if r.code() < 200 => return,
+            ClientEvent::Response(r) if !r.code().is_final() => return,
             ClientEvent::Response(r) => r,
         };
         let code = resp.code();
-        match code {
+        match code.as_u16() {
             200..=299 if unregister => {
                 self.reg.state = RegState::Idle;
                 self.events.push_back(UaEvent::Unregistered);
@@ -104,7 +109,7 @@ impl UserAgent {
                 _ => self.registration_failed(now, SipError::Rejected(code), Some(code), false),
             },
             _ => {
-                let transient = code >= 500 || code == 408;
+                let transient = code.as_u16() >= 500 || code == StatusCode::REQUEST_TIMEOUT;
                 self.registration_failed(now, SipError::Rejected(code), Some(code), transient)
             }
         }
@@ -114,7 +119,7 @@ impl UserAgent {
         &mut self,
         now: Instant,
         error: SipError,
-        status: Option<u16>,
+        status: Option<StatusCode>,
         retry: bool,
     ) {
         let unregistering = matches!(

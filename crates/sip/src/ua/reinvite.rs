@@ -25,7 +25,7 @@ pub(super) enum Reoffer {
     Idle,
     /// Waiting for our owner's answer in server transaction `branch`.
     Offered {
-        branch: String,
+        branch: Branch,
         invite: Box<Request>,
         give_up_at: Instant,
     },
@@ -83,7 +83,7 @@ impl UserAgent {
         let Reoffer::Offered { branch, invite, .. } = reoffer else {
             return Err(UaError::InvalidState);
         };
-        let mut ok = Response::to_request(&invite.method, &invite.headers, 200, None);
+        let mut ok = Response::to_request(&invite.method, &invite.headers, StatusCode::OK, None);
         ok.headers.insert(Name::CONTACT, contact);
         ok.headers.insert(Name::ALLOW, ALLOW);
         ok.headers.insert(Name::SUPPORTED, "outbound, replaces");
@@ -108,7 +108,7 @@ impl UserAgent {
         &mut self,
         now: Instant,
         handle: CallHandle,
-        code: u16,
+        code: StatusCode,
     ) -> Result<(), UaError> {
         let idx = self.call_index(handle)?;
         let CallState::Confirmed { reoffer, .. } = &mut self.calls[idx].state else {
@@ -120,10 +120,10 @@ impl UserAgent {
         let Reoffer::Offered { branch, invite, .. } = std::mem::take(reoffer) else {
             unreachable!("matched Offered just above")
         };
-        let code = if (300..700).contains(&code) {
+        let code = if code.is_failure() {
             code
         } else {
-            488
+            StatusCode::NOT_ACCEPTABLE_HERE
         };
         let resp = Response::to_request(&invite.method, &invite.headers, code, None);
         self.respond_server(now, &branch, &resp);
@@ -175,7 +175,7 @@ impl UserAgent {
             ClientEvent::Timeout => return self.reinvite_lost(now, h),
             ClientEvent::Response(r) => r,
         };
-        match resp.code() {
+        match resp.code().as_u16() {
             100..=199 => {}
             200..=299 => {
                 if let Some(req) = req {
@@ -236,7 +236,7 @@ impl UserAgent {
             .collect();
         let from = invite.raw(&Name::FROM).unwrap_or_default().to_owned();
         let to = invite.raw(&Name::TO).unwrap_or_default().to_owned();
-        let call_id = invite.call_id().to_owned();
+        let call_id = invite.call_id();
         let seq = invite.cseq().map_or(0, |c| c.cseq);
         let mut ack = self.new_request(
             Method::ACK,
@@ -274,7 +274,7 @@ impl UserAgent {
         ) {
             return;
         }
-        match code {
+        match code.as_u16() {
             401 | 407 => {
                 if let Some(req) = req {
                     if self
@@ -288,7 +288,11 @@ impl UserAgent {
             // The far end no longer knows the dialog (RFC 3261 §12.2.1.2, RFC 5057 §5.1):
             // a BYE would get 481 too.
             481 => {
-                return self.end(h, EndReason::Failed(SipError::DialogGone), Some(481));
+                return self.end(
+                    h,
+                    EndReason::Failed(SipError::DialogGone),
+                    Some(StatusCode::CALL_DOES_NOT_EXIST),
+                );
             }
             408 => return self.reinvite_lost(now, h),
             491 => {
@@ -335,7 +339,7 @@ impl UserAgent {
             return;
         }
         *reinvite = Reinvite::Idle;
-        call.last_status = Some(408);
+        call.last_status = Some(StatusCode::REQUEST_TIMEOUT);
         self.send_bye(now, h, EndReason::Failed(SipError::Timeout));
     }
 
@@ -348,20 +352,27 @@ impl UserAgent {
             ..
         } = &mut self.calls[idx].state
         else {
-            return self.reply(now, &req, 491, &[]);
+            return self.reply(now, &req, StatusCode::REQUEST_PENDING, &[]);
         };
         if matches!(reinvite, Reinvite::Sent { .. }) {
             // Glare (RFC 3261 §14.2): both sides re-INVITEd; both back off and retry.
-            return self.reply(now, &req, 491, &[]);
+            return self.reply(now, &req, StatusCode::REQUEST_PENDING, &[]);
         }
         match reoffer {
             Reoffer::Offered { .. } => {
                 // RFC 3261 §14.2: a second INVITE before our final response to the first.
                 let secs = self.ids.next() % 11;
-                return self.reply(now, &req, 500, &[(Name::RETRY_AFTER, secs.to_string())]);
+                return self.reply(
+                    now,
+                    &req,
+                    StatusCode::SERVER_INTERNAL_ERROR,
+                    &[(Name::RETRY_AFTER, secs.to_string())],
+                );
             }
             // Its offerless exchange waits for the ACK's answer (RFC 6337 §3.1).
-            Reoffer::Answered { .. } => return self.reply(now, &req, 491, &[]),
+            Reoffer::Answered { .. } => {
+                return self.reply(now, &req, StatusCode::REQUEST_PENDING, &[])
+            }
             Reoffer::Idle => {}
         }
         // A re-INVITE refreshes the remote target (RFC 3261 §12.2.2).
@@ -379,7 +390,7 @@ impl UserAgent {
         let mut out = Vec::new();
         tx.respond(
             now,
-            &Response::to_request(&req.method, &req.headers, 100, None),
+            &Response::to_request(&req.method, &req.headers, StatusCode::TRYING, None),
             &mut out,
         );
         self.transmits.extend(out);
@@ -427,7 +438,12 @@ impl UserAgent {
             return;
         };
         if let Reoffer::Offered { branch, invite, .. } = std::mem::take(reoffer) {
-            let resp = Response::to_request(&invite.method, &invite.headers, 487, None);
+            let resp = Response::to_request(
+                &invite.method,
+                &invite.headers,
+                StatusCode::REQUEST_TERMINATED,
+                None,
+            );
             self.respond_server(now, &branch, &resp);
         }
     }
@@ -440,7 +456,12 @@ impl UserAgent {
         };
         if let Reoffer::Offered { branch, invite, .. } = std::mem::take(reoffer) {
             tracing::debug!(call = %h, "re-INVITE unanswered by the owner: 500");
-            let resp = Response::to_request(&invite.method, &invite.headers, 500, None);
+            let resp = Response::to_request(
+                &invite.method,
+                &invite.headers,
+                StatusCode::SERVER_INTERNAL_ERROR,
+                None,
+            );
             self.respond_server(now, &branch, &resp);
         }
     }

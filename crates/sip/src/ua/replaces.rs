@@ -3,6 +3,7 @@
 use super::{CallHandle, UserAgent};
 use crate::dialog::Dialog;
 use crate::message::{HeadersExt, Request};
+use crate::wire::{SipCallId, StatusCode, Tag};
 use ezk_sip_types::Name;
 
 fn replaces_name() -> Name {
@@ -92,15 +93,15 @@ fn unescape(text: &str) -> Option<String> {
 }
 
 /// A parsed Replaces value: Call-ID, to-tag, from-tag.
-fn parse(value: &str) -> Option<(String, String, String)> {
+fn parse(value: &str) -> Option<(SipCallId, Tag, Tag)> {
     let mut parts = value.split(';').map(str::trim);
-    let call_id = parts.next().filter(|c| !c.is_empty())?.to_owned();
+    let call_id = SipCallId::new(parts.next().filter(|c| !c.is_empty())?);
     let (mut to_tag, mut from_tag) = (None, None);
     for p in parts {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
         match k.trim().to_ascii_lowercase().as_str() {
-            "to-tag" => to_tag = Some(v.trim().to_owned()),
-            "from-tag" => from_tag = Some(v.trim().to_owned()),
+            "to-tag" => to_tag = Some(Tag::new(v.trim())),
+            "from-tag" => from_tag = Some(Tag::new(v.trim())),
             _ => {} // early-only and extensions
         }
     }
@@ -111,15 +112,15 @@ impl UserAgent {
     /// The confirmed call an INVITE's Replaces names, `None` without Replaces, or the status
     /// to refuse it with: 400 for several or a malformed one, 481 when no confirmed call of
     /// ours matches (RFC 3891 §3).
-    pub(super) fn replaced_call(&self, req: &Request) -> Result<Option<CallHandle>, u16> {
+    pub(super) fn replaced_call(&self, req: &Request) -> Result<Option<CallHandle>, StatusCode> {
         let mut values = req.headers().get_raw(&replaces_name());
         let Some(value) = values.next() else {
             return Ok(None);
         };
         if values.next().is_some() {
-            return Err(400);
+            return Err(StatusCode::BAD_REQUEST);
         }
-        let (call_id, to_tag, from_tag) = parse(value.as_str()).ok_or(400u16)?;
+        let (call_id, to_tag, from_tag) = parse(value.as_str()).ok_or(StatusCode::BAD_REQUEST)?;
         self.calls
             .iter()
             .filter(|c| !c.ended)
@@ -129,7 +130,7 @@ impl UserAgent {
                 })
             })
             .map(|c| Some(c.handle))
-            .ok_or(481)
+            .ok_or(StatusCode::CALL_DOES_NOT_EXIST)
     }
 }
 

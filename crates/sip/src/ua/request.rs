@@ -58,7 +58,7 @@ impl UserAgent {
         uri: SipUri,
         from: &str,
         to: &str,
-        call_id: &str,
+        call_id: &SipCallId,
         cseq: u32,
         routes: &[String],
     ) -> Request {
@@ -71,7 +71,7 @@ impl UserAgent {
         }
         headers.insert(Name::FROM, from.to_owned());
         headers.insert(Name::TO, to.to_owned());
-        headers.insert(Name::CALL_ID, call_id.to_owned());
+        headers.insert(Name::CALL_ID, call_id.as_str().to_owned());
         headers.insert(Name::CSEQ, format!("{cseq} {method}"));
         headers.insert(Name::USER_AGENT, self.cfg.user_agent.clone());
         Request {

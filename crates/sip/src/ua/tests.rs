@@ -60,7 +60,12 @@ impl Peer {
             ["<sip:edge1.example;lr>", "<sip:edge2.example;lr>"],
         );
         let invite = only_request(&p.sent(), "INVITE");
-        let mut ok = Response::to_request(&invite.method, &invite.headers, 200, Some("bt"));
+        let mut ok = Response::to_request(
+            &invite.method,
+            &invite.headers,
+            StatusCode::OK,
+            Some(&Tag::new("bt")),
+        );
         // As they arrive: the proxy nearest Bob on top (RFC 3261 §16.6 step 4).
         ok.headers
             .insert(Name::RECORD_ROUTE, "<sip:edge2.example;lr>");
@@ -74,7 +79,7 @@ impl Peer {
         assert!(matches!(p.events()[..], [UaEvent::Answered { .. }]));
         p.near = invite.raw(&Name::FROM).unwrap().to_owned();
         p.far = ok.raw(&Name::TO).unwrap().to_owned();
-        p.call_id = invite.call_id().to_owned();
+        p.call_id = invite.call_id().to_string();
         p
     }
 
@@ -207,7 +212,7 @@ impl Peer {
 
     /// The far end answers `req` (To tag and all already in it).
     fn respond(&mut self, req: &Request, code: u16, extra: &[(&str, &str)], body: &[u8]) {
-        let mut resp = Response::to_request(&req.method, &req.headers, code, None);
+        let mut resp = Response::to_request(&req.method, &req.headers, StatusCode::new(code), None);
         for (name, value) in extra {
             resp.headers
                 .insert(Name::from(name.to_string()), value.to_string());
@@ -364,7 +369,7 @@ fn reinvite_491_is_retried_once_within_rfc3261_bounds() {
             p.respond(&retry, 491, &[], b"");
             let events = p.events();
             assert!(
-                matches!(events[..], [UaEvent::ReinviteFailed { status: 491, call }] if call == p.call),
+                matches!(events[..], [UaEvent::ReinviteFailed { status: StatusCode::REQUEST_PENDING, call }] if call == p.call),
                 "{events:?}"
             );
             p.advance(Duration::from_secs(60));
@@ -417,7 +422,10 @@ fn reinvite_481_ends_the_call_and_a_timeout_sends_bye() {
     };
     assert_eq!(
         (reason, *status),
-        (&EndReason::Failed(SipError::DialogGone), Some(481))
+        (
+            &EndReason::Failed(SipError::DialogGone),
+            Some(StatusCode::CALL_DOES_NOT_EXIST)
+        )
     );
     assert_eq!(SipError::DialogGone.code(), "sip.dialog_gone");
     assert!(requests(&p.sent(), "BYE").is_empty());
@@ -492,11 +500,12 @@ fn reoffer_rejected_by_owner_keeps_the_call() {
     let ct = "Content-Type: application/sdp\r\n";
     let (n, branch) = p.far_request("INVITE", ct, &sdp("inactive"));
     p.events();
-    p.ua.reject_reoffer(p.now, p.call, 488).unwrap();
+    p.ua.reject_reoffer(p.now, p.call, StatusCode::new(488))
+        .unwrap();
     let refused = only_response(&p.sent(), 488);
     assert_eq!(cseq(&refused), (n, "INVITE".into()));
     assert_eq!(
-        p.ua.reject_reoffer(p.now, p.call, 488),
+        p.ua.reject_reoffer(p.now, p.call, StatusCode::new(488)),
         Err(UaError::InvalidState)
     );
     // The far end's ACK for the 488 belongs to the INVITE transaction.
@@ -510,7 +519,8 @@ fn reoffer_rejected_by_owner_keeps_the_call() {
     // A nonsense code is refused as 488.
     p.far_request("INVITE", ct, &sdp("inactive"));
     p.sent();
-    p.ua.reject_reoffer(p.now, p.call, 200).unwrap();
+    p.ua.reject_reoffer(p.now, p.call, StatusCode::new(200))
+        .unwrap();
     only_response(&p.sent(), 488);
     p.ua.reinvite(p.now, p.call, sdp("sendonly")).unwrap();
 }
@@ -602,7 +612,7 @@ fn cancelled_reoffer_gets_487_and_the_call_stays() {
     let sent = p.sent();
     let codes: Vec<_> = responses(&sent)
         .iter()
-        .map(|r| (r.code(), cseq(r).1))
+        .map(|r| (r.code().as_u16(), cseq(r).1))
         .collect();
     assert_eq!(codes, [(200, "CANCEL".into()), (487, "INVITE".into())]);
     assert_eq!(
@@ -649,7 +659,13 @@ fn refer_refused_or_unanswered_fails_the_transfer() {
     p.respond(&refer, 403, &[], b"");
     let events = p.events();
     assert!(
-        matches!(events[..], [UaEvent::TransferFailed { status: 403, .. }]),
+        matches!(
+            events[..],
+            [UaEvent::TransferFailed {
+                status: StatusCode::FORBIDDEN,
+                ..
+            }]
+        ),
         "{events:?}"
     );
 
@@ -658,7 +674,13 @@ fn refer_refused_or_unanswered_fails_the_transfer() {
     p.advance(64 * T1);
     let events = p.events();
     assert!(
-        matches!(events[..], [UaEvent::TransferFailed { status: 408, .. }]),
+        matches!(
+            events[..],
+            [UaEvent::TransferFailed {
+                status: StatusCode::REQUEST_TIMEOUT,
+                ..
+            }]
+        ),
         "{events:?}"
     );
     assert!(p.ua.has_calls());
@@ -684,7 +706,7 @@ fn sipfrag_status_lines() {
     ];
     for (body, want) in cases {
         assert_eq!(
-            sipfrag_status(body),
+            sipfrag_status(body).map(StatusCode::as_u16),
             want,
             "{:?}",
             String::from_utf8_lossy(body)
@@ -764,7 +786,7 @@ fn notify_sipfrag_reports_transfer_progress_and_outcome() {
             &events[..],
             [UaEvent::Ended {
                 reason: EndReason::Transferred,
-                status: Some(200),
+                status: Some(StatusCode::OK),
                 ..
             }]
         ),
@@ -830,14 +852,16 @@ fn incoming_refer_gets_202_and_notify_100_then_the_result_ends_the_subscription(
     p.far_request("REFER", "Refer-To: <sip:dave@wren.lab>\r\n", b"");
     only_response(&p.sent(), 491);
 
-    p.ua.transfer_result(p.now, p.call, 180).unwrap();
+    p.ua.transfer_result(p.now, p.call, StatusCode::new(180))
+        .unwrap();
     let ringing = only_request(&p.sent(), "NOTIFY");
     assert_eq!(&ringing.body[..], b"SIP/2.0 180 Ringing\r\n");
     assert_eq!(
         ringing.raw(&Name::SUBSCRIPTION_STATE),
         Some("active;expires=60")
     );
-    p.ua.transfer_result(p.now, p.call, 200).unwrap();
+    p.ua.transfer_result(p.now, p.call, StatusCode::new(200))
+        .unwrap();
     let last = only_request(&p.sent(), "NOTIFY");
     assert_eq!(&last.body[..], b"SIP/2.0 200 OK\r\n");
     assert_eq!(
@@ -846,7 +870,7 @@ fn incoming_refer_gets_202_and_notify_100_then_the_result_ends_the_subscription(
     );
     assert!(cseq(&notify).0 < cseq(&ringing).0 && cseq(&ringing).0 < cseq(&last).0);
     assert_eq!(
-        p.ua.transfer_result(p.now, p.call, 200),
+        p.ua.transfer_result(p.now, p.call, StatusCode::new(200)),
         Err(UaError::InvalidState)
     );
     assert!(p.events().is_empty());
@@ -867,7 +891,7 @@ fn refer_without_exactly_one_refer_to_gets_400() {
     }
     assert!(p.events().is_empty());
     assert_eq!(
-        p.ua.transfer_result(p.now, p.call, 200),
+        p.ua.transfer_result(p.now, p.call, StatusCode::new(200)),
         Err(UaError::InvalidState)
     );
 }

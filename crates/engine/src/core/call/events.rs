@@ -19,7 +19,7 @@ impl EngineCore {
                 if let Some(Phase::Dialing { ringing, .. }) =
                     self.calls.get_mut(&id).map(|c| &mut c.phase)
                 {
-                    *ringing = Some(status);
+                    *ringing = Some(status.as_u16());
                     // Ringback is ours to play unless the far end sends early media (183 +
                     // SDP), which we don't play yet.
                     self.out.push_back(Output::Audio(AudioOp::Ringback {
@@ -34,7 +34,10 @@ impl EngineCore {
                 self.on_reinvite_answered(now, account, call, &sdp)
             }
             UaEvent::ReinviteFailed { call, status } => {
-                tracing::info!(status, "re-INVITE refused; the call stays as it was");
+                tracing::info!(
+                    status = status.as_u16(),
+                    "re-INVITE refused; the call stays as it was"
+                );
                 if let Some(a) = self.active_by_sip(account, call) {
                     a.media.local.direction = hold_direction(a.held);
                     a.refused = a.reinvite.take();
@@ -66,7 +69,10 @@ impl EngineCore {
                 }
             }
             UaEvent::TransferFailed { call, status } => {
-                tracing::info!(status, "transfer failed; the call stays up");
+                tracing::info!(
+                    status = status.as_u16(),
+                    "transfer failed; the call stays up"
+                );
                 let error = EngineError::new(
                     ErrorCode::SipTransferFailed,
                     format!("the transfer failed with status {status}"),
@@ -88,7 +94,10 @@ impl EngineCore {
                 let Some(id) = self.by_sip.get(&(account, call)).copied() else {
                     return;
                 };
-                let busy = matches!(reason, EndReason::Rejected(486 | 600));
+                let busy = matches!(
+                    reason,
+                    EndReason::Rejected(StatusCode::BUSY_HERE | StatusCode::BUSY_EVERYWHERE)
+                );
                 let handed_over = self.calls.get(&id).is_some_and(|c| c.handed_over);
                 let (outcome, error) = match reason {
                     EndReason::Transferred => (CallOutcome::Transferred, None),
@@ -106,6 +115,7 @@ impl EngineCore {
                     }
                     EndReason::Failed(e) => (CallOutcome::Failed, Some(EngineError::from(e))),
                 };
+                let status = status.map(StatusCode::as_u16);
                 self.end_call(now, id, outcome, status, error, busy);
             }
             UaEvent::Registered { .. }
@@ -135,7 +145,7 @@ impl EngineCore {
         offer: Bytes,
         replaces: Option<CallHandle>,
     ) {
-        let reject = |core: &mut Self, code| {
+        let reject = |core: &mut Self, code: StatusCode| {
             if let Some(acc) = core.accounts.get_mut(&account) {
                 let _ = acc.ua.reject(now, sip, code);
             }
@@ -145,7 +155,7 @@ impl EngineCore {
             .get(&account)
             .is_none_or(|a| a.retiring.is_some());
         if self.shutdown.is_some() || retiring {
-            return reject(self, 480);
+            return reject(self, StatusCode::TEMPORARILY_UNAVAILABLE);
         }
         // RFC 3891 §3: the replaced call must be one of ours, established; then the new one
         // is answered in its place without ringing (its audio and place move once it is up).
@@ -153,7 +163,7 @@ impl EngineCore {
         if replaces.is_some()
             && !replacing.is_some_and(|old| self.calls.get(&old).is_some_and(Call::has_media))
         {
-            return reject(self, 481);
+            return reject(self, StatusCode::CALL_DOES_NOT_EXIST);
         }
         let id = self.add_call(
             account,
@@ -167,13 +177,13 @@ impl EngineCore {
             }
             if let Err(e) = self.start_answer(id) {
                 tracing::info!("can't take the replacing call: {e}");
-                return reject(self, 480);
+                return reject(self, StatusCode::TEMPORARILY_UNAVAILABLE);
             }
             return;
         }
         if self.do_not_disturb || self.calls.len() > MAX_CALLS {
             // Shown and then ended, so the history has it as missed.
-            return reject(self, 486);
+            return reject(self, StatusCode::BUSY_HERE);
         }
         if let Some(acc) = self.accounts.get_mut(&account) {
             let _ = acc.ua.ringing(now, sip);
@@ -217,7 +227,7 @@ impl EngineCore {
                 if let (Some(old), Some(acc)) = (call.on_behalf_of, self.accounts.get_mut(&account))
                 {
                     // RFC 3515 §2.4.5: tell the transferor the new call is up.
-                    let _ = acc.ua.transfer_result(now, old, 200);
+                    let _ = acc.ua.transfer_result(now, old, StatusCode::OK);
                     // It carries on with the old call's audio and place.
                     if let Some(old_id) = self.by_sip.get(&(account, old)).copied() {
                         self.finish_transfer(old_id, id);
@@ -251,11 +261,13 @@ impl EngineCore {
             return;
         };
         let Some(id) = self.by_sip.get(&(account, sip)).copied() else {
-            let _ = acc.ua.reject_reoffer(now, sip, 481);
+            let _ = acc
+                .ua
+                .reject_reoffer(now, sip, StatusCode::CALL_DOES_NOT_EXIST);
             return;
         };
         let Some(Phase::Active(a)) = self.calls.get_mut(&id).map(|c| &mut c.phase) else {
-            let _ = acc.ua.reject_reoffer(now, sip, 491);
+            let _ = acc.ua.reject_reoffer(now, sip, StatusCode::REQUEST_PENDING);
             return;
         };
         if sdp.is_empty() {
@@ -278,7 +290,9 @@ impl EngineCore {
             }
             Err(e) => {
                 tracing::info!("re-offer not acceptable: {e}");
-                let _ = acc.ua.reject_reoffer(now, sip, 488);
+                let _ = acc
+                    .ua
+                    .reject_reoffer(now, sip, StatusCode::NOT_ACCEPTABLE_HERE);
             }
         }
     }

@@ -19,7 +19,7 @@ use crate::hub::AudioOp;
 use bytes::Bytes;
 use std::time::Instant;
 use wren_media::{CodecKind, Direction as SdpDirection};
-use wren_sip::{CallHandle, EndReason, UaError, UaEvent};
+use wren_sip::{CallHandle, EndReason, StatusCode, UaError, UaEvent};
 
 /// An established call.
 pub(super) struct Active {
@@ -274,7 +274,7 @@ impl EngineCore {
                 if let Some(sip) = call.sip() {
                     let account = call.account;
                     if let Some(acc) = self.accounts.get_mut(&account) {
-                        let _ = acc.ua.reject(now, sip, 500);
+                        let _ = acc.ua.reject(now, sip, StatusCode::SERVER_INTERNAL_ERROR);
                     }
                 }
                 return self.fail_call(now, id, e);
@@ -323,7 +323,7 @@ impl EngineCore {
                     }
                     Err(e) => {
                         // RFC 3264 §6: nothing acceptable in the offer.
-                        let _ = acc.ua.reject(now, sip, 488);
+                        let _ = acc.ua.reject(now, sip, StatusCode::NOT_ACCEPTABLE_HERE);
                         return self.fail_call(now, id, e);
                     }
                 }
@@ -386,7 +386,7 @@ impl EngineCore {
         };
         let account = call.account;
         let acc = self.accounts.get_mut(&account).ok_or_else(no_call)?;
-        acc.ua.reject(now, sip, code)?;
+        acc.ua.reject(now, sip, StatusCode::new(code))?;
         self.pump(now);
         Ok(())
     }
@@ -408,7 +408,7 @@ impl EngineCore {
             Some(sip) => {
                 let acc = self.accounts.get_mut(&account).ok_or_else(no_call)?;
                 let result = if call.is_offered() {
-                    acc.ua.reject(now, sip, 603)
+                    acc.ua.reject(now, sip, StatusCode::DECLINE)
                 } else {
                     acc.ua.hangup(now, sip)
                 };
@@ -460,9 +460,8 @@ impl EngineCore {
         self.by_sip.retain(|_, v| *v != id);
         if let (Some(old), false) = (call.on_behalf_of, call.has_media()) {
             if let Some(acc) = self.accounts.get_mut(&account) {
-                let _ =
-                    acc.ua
-                        .transfer_result(now, old, status.filter(|s| *s >= 300).unwrap_or(487));
+                let status = status.filter(|s| *s >= 300).unwrap_or(487);
+                let _ = acc.ua.transfer_result(now, old, StatusCode::new(status));
             }
         }
         let mut stats = Default::default();

@@ -135,7 +135,9 @@ impl EngineCore {
             Err(e) => {
                 tracing::info!("transfer target unreachable: {e}");
                 if let Some(acc) = self.accounts.get_mut(&account) {
-                    let _ = acc.ua.transfer_result(now, sip, 503);
+                    let _ = acc
+                        .ua
+                        .transfer_result(now, sip, StatusCode::SERVICE_UNAVAILABLE);
                 }
             }
         }

@@ -4,11 +4,11 @@
 use super::*;
 
 impl UserAgent {
-    pub(in crate::ua) fn on_ack(&mut self, now: Instant, req: &Request, branch: &str) {
+    pub(in crate::ua) fn on_ack(&mut self, now: Instant, req: &Request, branch: &Branch) {
         if let Some(tx) = self
             .servers
             .iter_mut()
-            .find(|t| t.branch == branch && t.request.method == Method::INVITE && t.is_final())
+            .find(|t| t.branch == *branch && t.request.method == Method::INVITE && t.is_final())
         {
             tx.on_ack(now);
             return;
@@ -26,14 +26,14 @@ impl UserAgent {
         self.on_reoffer_ack(idx, req);
     }
 
-    pub(in crate::ua) fn on_cancel(&mut self, now: Instant, req: &Request, branch: &str) {
+    pub(in crate::ua) fn on_cancel(&mut self, now: Instant, req: &Request, branch: &Branch) {
         let pending = self.servers.iter().position(|t| {
-            t.branch == branch && t.request.method == Method::INVITE && !t.is_final()
+            t.branch == *branch && t.request.method == Method::INVITE && !t.is_final()
         });
         let Some(idx) = pending else {
-            return self.reply(now, req, 481, &[]);
+            return self.reply(now, req, StatusCode::CALL_DOES_NOT_EXIST, &[]);
         };
-        self.reply(now, req, 200, &[]);
+        self.reply(now, req, StatusCode::OK, &[]);
         let invite_branch = self.servers[idx].branch.clone();
         let call = self.calls.iter().find_map(|c| match &c.state {
             CallState::Incoming {
@@ -44,9 +44,18 @@ impl UserAgent {
             _ => None,
         });
         if let Some((handle, invite, tag)) = call {
-            let resp = Response::to_request(&invite.method, &invite.headers, 487, Some(&tag));
+            let resp = Response::to_request(
+                &invite.method,
+                &invite.headers,
+                StatusCode::REQUEST_TERMINATED,
+                Some(&tag),
+            );
             self.respond_server(now, &invite_branch, &resp);
-            self.end(handle, EndReason::RemoteCancelled, Some(487));
+            self.end(
+                handle,
+                EndReason::RemoteCancelled,
+                Some(StatusCode::REQUEST_TERMINATED),
+            );
             return;
         }
         // A cancelled re-INVITE ends with 487 and leaves the session as it was (§9.2).
@@ -61,10 +70,10 @@ impl UserAgent {
         }
     }
 
-    pub(in crate::ua) fn on_invite(&mut self, now: Instant, req: Request, branch: String) {
+    pub(in crate::ua) fn on_invite(&mut self, now: Instant, req: Request, branch: Branch) {
         if req.body.is_empty() {
             // Offerless INVITEs (late offer) are not supported yet.
-            return self.reply(now, &req, 488, &[]);
+            return self.reply(now, &req, StatusCode::NOT_ACCEPTABLE_HERE, &[]);
         }
         let replaces = match self.replaced_call(&req) {
             Ok(r) => r,
@@ -73,12 +82,12 @@ impl UserAgent {
         };
         let handle = CallHandle(self.next_call);
         self.next_call += 1;
-        let local_tag = self.ids.hex(10);
+        let local_tag = self.ids.tag();
         let mut tx = ServerTx::new(branch.clone(), req.clone(), self.cfg.transport.reliable());
         let mut out = Vec::new();
         tx.respond(
             now,
-            &Response::to_request(&req.method, &req.headers, 100, None),
+            &Response::to_request(&req.method, &req.headers, StatusCode::TRYING, None),
             &mut out,
         );
         self.transmits.extend(out);
@@ -87,7 +96,7 @@ impl UserAgent {
         let offer = req.body.clone();
         self.calls.push(Call {
             handle,
-            call_id: req.call_id().to_owned(),
+            call_id: req.call_id(),
             outgoing: false,
             state: CallState::Incoming {
                 branch,
@@ -114,13 +123,13 @@ impl UserAgent {
             .iter_mut()
             .position(|c| c.dialog_mut().is_some_and(|d| d.matches(&req)));
         let Some(idx) = found else {
-            return self.reply(now, &req, 481, &[]);
+            return self.reply(now, &req, StatusCode::CALL_DOES_NOT_EXIST, &[]);
         };
         let in_order = self.calls[idx]
             .dialog_mut()
             .is_some_and(|d| d.accept_remote_seq(&req));
         if !in_order {
-            return self.reply(now, &req, 500, &[]);
+            return self.reply(now, &req, StatusCode::SERVER_INTERNAL_ERROR, &[]);
         }
         let handle = self.calls[idx].handle;
         if matches!(req.method, Method::INVITE | Method::REFER) {
@@ -129,14 +138,21 @@ impl UserAgent {
         match req.method {
             Method::BYE => {
                 self.abandon_reoffer(now, idx);
-                self.reply(now, &req, 200, &[]);
+                self.reply(now, &req, StatusCode::OK, &[]);
                 self.end(handle, EndReason::RemoteHangup, None);
             }
             Method::INVITE => self.on_reinvite(now, idx, req),
             Method::REFER => self.on_refer(now, idx, req),
             Method::NOTIFY => self.on_notify(now, idx, req),
-            Method::OPTIONS | Method::INFO => self.reply(now, &req, 200, &options_headers()),
-            _ => self.reply(now, &req, 501, &[(Name::ALLOW, ALLOW.into())]),
+            Method::OPTIONS | Method::INFO => {
+                self.reply(now, &req, StatusCode::OK, &options_headers())
+            }
+            _ => self.reply(
+                now,
+                &req,
+                StatusCode::NOT_IMPLEMENTED,
+                &[(Name::ALLOW, ALLOW.into())],
+            ),
         }
     }
 }
