@@ -5,6 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use wren_sip::message::{parse, HeadersExt, Message, Response};
+use wren_sip::{StatusCode, Tag};
 
 fn poke<M: HeadersExt>(m: &M) {
     let _ = (m.call_id(), m.cseq(), m.header_from(), m.header_to());
@@ -17,7 +18,12 @@ fuzz_target!(|data: &[u8]| {
         Ok(Message::Request(req)) => {
             poke(&req);
             // What the UA answers with.
-            let resp = Response::to_request(&req.method, &req.headers, 200, Some("fuzz"));
+            let resp = Response::to_request(
+                &req.method,
+                &req.headers,
+                StatusCode::OK,
+                Some(&Tag::new("fuzz")),
+            );
             let _ = parse(&resp.to_bytes());
             let printed = req.to_bytes();
             if let Ok(Message::Request(again)) = parse(&printed) {
@@ -33,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
         Err(err) => {
             let _ = err.status();
             if let Some((method, headers)) = err.partial {
-                let resp = Response::to_request(&method, &headers, 400, None);
+                let resp = Response::to_request(&method, &headers, StatusCode::BAD_REQUEST, None);
                 let _ = resp.to_bytes();
             }
         }
