@@ -6,7 +6,7 @@ use serde::Serialize;
 use tauri::{AppHandle, Emitter, State};
 use wren_engine::{
     AccountId, AccountSettings, CallId, CpalBackend, EngineError, HistoryEntry, MediaOptions,
-    Preferences, Snapshot,
+    Preferences, SavedAccounts, Snapshot,
 };
 
 /// The SIP status a declined incoming call gets (486 Busy Here: the caller's other devices
@@ -130,34 +130,71 @@ pub async fn transfer(
     phone.engine().await?.transfer(CallId(call), &target).await
 }
 
+/// The saved accounts (no passwords), each with its id in the engine when it runs there.
 #[tauri::command]
-pub async fn load_settings(app: AppHandle) -> Result<Option<AccountSettings>, EngineError> {
-    blocking(&app, |phone| phone.settings.load()).await
+pub async fn list_accounts(
+    app: AppHandle,
+    phone: State<'_, Phone>,
+) -> Result<SavedAccounts, EngineError> {
+    phone.saved_accounts(&app).await
 }
 
-/// Validates and stores the settings (the old file stays on error), then puts the account into
-/// the engine (changed in place, no restart) and registers.
+/// Validates and stores one account (new when its id is empty; the old file stays on error),
+/// then puts it into the engine (changed in place, no restart) and registers it, or takes it
+/// out when it was disabled. Returns its id.
 #[tauri::command]
-pub async fn save_settings(
+pub async fn save_account(
     app: AppHandle,
     phone: State<'_, Phone>,
     settings: AccountSettings,
-) -> Result<(), EngineError> {
+) -> Result<String, EngineError> {
     let codecs = phone.current().codec_order();
-    let account = blocking(&app, move |phone| phone.settings.save(&settings, codecs)).await?;
-    phone.apply_account(&app, account).await
+    let (id, account) =
+        blocking(&app, move |phone| phone.settings.save(&settings, &codecs)).await?;
+    phone.apply_account(&app, &id, account).await?;
+    Ok(id)
 }
 
-/// Pins the server certificate with this SHA-256 fingerprint for the account, reconnects.
+/// Removes one account: its calls end, it unregisters, its password is forgotten.
+#[tauri::command]
+pub async fn remove_account(
+    app: AppHandle,
+    phone: State<'_, Phone>,
+    id: String,
+) -> Result<(), EngineError> {
+    phone.apply_account(&app, &id, None).await?;
+    blocking(&app, move |phone| phone.settings.remove(&id)).await?;
+    phone.apply_default(&app).await
+}
+
+/// Makes one account the one calls go from unless the user picks another.
+#[tauri::command]
+pub async fn set_default_account(
+    app: AppHandle,
+    phone: State<'_, Phone>,
+    id: String,
+) -> Result<(), EngineError> {
+    blocking(&app, move |phone| phone.settings.set_default(&id)).await?;
+    phone.apply_default(&app).await
+}
+
+/// Pins the server certificate with this SHA-256 fingerprint for the account the engine knows
+/// as `account`, which reconnects.
 #[tauri::command]
 pub async fn trust_certificate(
     app: AppHandle,
     phone: State<'_, Phone>,
+    account: u32,
     sha256: String,
 ) -> Result<(), EngineError> {
+    let id = phone.settings_id(AccountId(account)).await?;
     let codecs = phone.current().codec_order();
-    let account = blocking(&app, move |phone| phone.settings.trust(&sha256, codecs)).await?;
-    phone.apply_account(&app, account).await
+    let key = id.clone();
+    let config = blocking(&app, move |phone| {
+        phone.settings.trust(&key, &sha256, &codecs)
+    })
+    .await?;
+    phone.apply_account(&app, &id, config).await
 }
 
 #[tauri::command]

@@ -4,6 +4,7 @@
 //! by restarting it. Its events reach the UI as `seq + base` (`base` is the last number the UI
 //! saw before the engine started), so numbering never goes back.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError};
@@ -13,7 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Mutex;
 use wren_engine::{
     AccountConfig, AccountId, CallLog, CpalBackend, EngineError, EngineEvent, EngineHandle,
-    ErrorCode, HistoryStore, Preferences, PreferencesStore, SettingsStore, Snapshot,
+    ErrorCode, HistoryStore, Preferences, PreferencesStore, SavedAccounts, SettingsStore, Snapshot,
 };
 
 /// The Tauri event that carries each `EngineEvent` (the UI's `ENGINE_EVENT`).
@@ -40,8 +41,8 @@ pub struct Phone {
     /// The preferences in force (saved, or the defaults), for the tray and links.
     current: std::sync::Mutex<Preferences>,
     engine: Mutex<Option<Running>>,
-    /// The saved account's id in the engine, once added.
-    account: Mutex<Option<AccountId>>,
+    /// Each saved account running in the engine: its settings id to its engine id.
+    accounts: Mutex<HashMap<String, AccountId>>,
     /// The last event number sent to the UI.
     last_seq: Arc<AtomicU64>,
 }
@@ -84,7 +85,7 @@ impl Phone {
             audio,
             current: std::sync::Mutex::new(current),
             engine: Mutex::new(None),
-            account: Mutex::new(None),
+            accounts: Mutex::new(HashMap::new()),
             last_seq: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -172,21 +173,71 @@ impl Phone {
         Ok(handle)
     }
 
-    /// Puts the saved account into the running engine: added the first time, changed in
-    /// place after that (no other account or call is touched), and registered.
+    /// Puts saved account `id` into the running engine: added the first time, changed in
+    /// place after that (no other account or call is touched), and registered; `None` (it
+    /// was disabled, or has no password at hand) takes it out of the engine.
     pub async fn apply_account(
         &self,
         app: &AppHandle,
-        account: AccountConfig,
+        id: &str,
+        account: Option<AccountConfig>,
     ) -> Result<(), EngineError> {
         let engine = self.start(app).await?;
-        let mut id = self.account.lock().await;
-        match *id {
-            Some(existing) => engine.update_account(existing, account).await?,
-            None => *id = Some(engine.add_account(account).await?),
+        let mut running = self.accounts.lock().await;
+        let runs = account.is_some();
+        match (running.get(id).copied(), account) {
+            (Some(existing), Some(account)) => engine.update_account(existing, account).await?,
+            (None, Some(account)) => {
+                running.insert(id.to_owned(), engine.add_account(account).await?);
+            }
+            (Some(existing), None) => {
+                running.remove(id);
+                engine.remove_account(existing).await?;
+            }
+            (None, None) => {}
         }
-        drop(id);
-        engine.register().await
+        drop(running);
+        self.apply_default(app).await?;
+        if runs {
+            engine.register().await?;
+        }
+        Ok(())
+    }
+
+    /// Makes the saved default account the engine's default, when it runs.
+    pub async fn apply_default(&self, app: &AppHandle) -> Result<(), EngineError> {
+        let list = blocking(app, |phone| phone.settings.list()).await?;
+        let running = self.accounts.lock().await;
+        let Some(id) = list.default_account.and_then(|d| running.get(&d).copied()) else {
+            return Ok(());
+        };
+        drop(running);
+        self.start(app).await?.set_default_account(id).await
+    }
+
+    /// The saved accounts, each with its id in the engine when it runs there.
+    pub async fn saved_accounts(&self, app: &AppHandle) -> Result<SavedAccounts, EngineError> {
+        let mut list = blocking(app, |phone| phone.settings.list()).await?;
+        let running = self.accounts.lock().await;
+        for saved in &mut list.accounts {
+            saved.engine = running.get(&saved.settings.id).copied();
+        }
+        Ok(list)
+    }
+
+    /// The settings id of the account the engine knows as `engine`.
+    pub async fn settings_id(&self, engine: AccountId) -> Result<String, EngineError> {
+        let running = self.accounts.lock().await;
+        running
+            .iter()
+            .find(|(_, e)| **e == engine)
+            .map(|(id, _)| id.clone())
+            .ok_or_else(|| {
+                EngineError::new(
+                    ErrorCode::SettingsUnknownAccount,
+                    "that account is not running",
+                )
+            })
     }
 
     /// Validates and saves `prefs` (the file stays on error), then applies them: the engine
@@ -208,26 +259,27 @@ impl Phone {
         engine.set_audio(prefs.audio_prefs()).await?;
         engine.set_do_not_disturb(prefs.app.do_not_disturb).await?;
         if before.codec_order() != prefs.codec_order() {
-            // The account takes the new order for its next call; nothing reconnects.
-            let codecs = prefs.codec_order();
-            if let Some(account) =
-                blocking(app, move |phone| phone.settings.account(codecs)).await?
-            {
-                self.apply_account(app, account).await?;
-            }
+            // Each account takes the new order for its next call; nothing reconnects.
+            self.start_saved(app).await?;
         }
         Ok(())
     }
 
-    /// At launch: starts the engine, and the saved account in it when its password is at
-    /// hand.
+    /// Puts every enabled saved account whose password is at hand into the engine (started
+    /// if need be): at launch, and when the codec order changes.
     pub async fn start_saved(&self, app: &AppHandle) -> Result<(), EngineError> {
         self.start(app).await?;
         let codecs = self.current().codec_order();
-        match self.settings.account(codecs)? {
-            Some(account) => self.apply_account(app, account).await,
-            None => Ok(()),
+        let accounts = blocking(app, move |phone| phone.settings.accounts(&codecs)).await?;
+        let mut first_error = None;
+        for (id, account) in accounts {
+            // One account that can't start doesn't keep the others from it.
+            if let Err(e) = self.apply_account(app, &id, Some(account)).await {
+                tracing::warn!("a saved account did not start: {e}");
+                first_error.get_or_insert(e);
+            }
         }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Stops the engine (unregistering) before the app exits.

@@ -19,7 +19,13 @@ Scenarios, in order, each depending on the previous ones:
      hang up; the History screen lists the outgoing call to bob.
   3. incoming from carol: linphonec calls alice, Answer, "Connected" (carol's 880 Hz on the
      speaker), carol hangs up, the UI returns to the dialpad.
-  4. wrong password: "Authentication failed", the app stays usable, the right password
+  8. a second account: Add account erin in Settings, trust the certificate for erin, both
+     accounts "Registered" (and both contacts in Kamailio); erin's password in the keyring.
+  7. with both accounts: call bob, carol calls alice (call waiting), answer (bob held),
+     switch, merge (the speaker carries both tones), hang up one leg, then the other.
+  9. make erin the default, disable her (Kamailio drops her contact, alice stays), remove
+     her (her keyring password is gone).
+  4. wrong password (Edit alice): "Authentication failed", the app stays usable, the right password
      registers again.
   5. a sip: link given to a second launch of the same profile: the running app asks "Call
      sip:bob@...?", Call, "Connected", hang up.
@@ -52,6 +58,7 @@ CTL = os.path.join(ROOT, "tests", "lab", "ctl.sh")
 TONE = os.path.join(ROOT, "tests", "lab", "tone.py")
 
 PASSWORD = "alice-secret"
+ERIN_PASSWORD = "erin-secret"
 WRONG_PASSWORD = "not-alice-secret"
 MIC_TONE_HZ = 1000
 BOB_TONE_HZ = 440
@@ -654,8 +661,67 @@ class AppTest:
         self.no_alerts("after the conference")
         return {"waiting": waiting, "hang_up_buttons": names, "speaker_shares": shares}
 
+    def s8_second_account(self):
+        """Add erin beside alice in Settings: her own certificate trust and keyring password;
+        both registered at once (Kamailio has both contacts)."""
+        self.click("Settings")
+        self.click("Add account")
+        self.fill("Display name", "Erin E2E")
+        self.fill("SIP address", "erin@%s" % self.domain())
+        self.fill("Authentication username", "erin")
+        self.fill("Password", ERIN_PASSWORD)
+        self.fill("WebSocket server", "wss://127.0.0.1:18443")
+        self.click("Save")
+        # The pin is per account: erin's connection asks for its own trust.
+        self.click("Trust certificate for erin@%s" % self.domain(), T_REGISTER)
+        self.wait("both accounts to show \"Registered\"",
+                  lambda: self.status_texts().count("Registered") >= 2, T_REGISTER)
+        for user in ("alice", "erin"):
+            if self.ctl("registered", user, check=False).returncode != 0:
+                raise Failure("the UI says both are registered but Kamailio has no contact "
+                              "for %s" % user)
+        self.element("any", "Enable erin@%s" % self.domain())
+        self.screenshot("settings-two-accounts")
+        self.click("Phone")
+        self.element("textbox", "Number or SIP address")
+        self.screenshot("phone-two-accounts")
+        self.check_password_not_in_files(ERIN_PASSWORD)
+        self.check_password_in_keyring(ERIN_PASSWORD)
+        return {"registered": ["alice", "erin"]}
+
+    def s9_default_disable_remove(self):
+        """Make erin the default, disable her (she unregisters, alice stays), then remove her
+        (her keyring password goes too)."""
+        erin = "erin@%s" % self.domain()
+        self.click("Settings")
+        self.click("Make %s the default" % erin)
+        self.wait("alice to offer being made the default instead",
+                  lambda: self.find("button", "Make alice@%s the default" % self.domain()),
+                  T_UI)
+        toggle = self.element("any", "Enable %s" % erin)
+        self.driver.click(toggle)
+        self.wait("Kamailio to drop erin's contact once she is disabled",
+                  lambda: self.ctl("registered", "erin", check=False).returncode != 0,
+                  T_REGISTER)
+        if self.ctl("registered", "alice", check=False).returncode != 0:
+            raise Failure("disabling erin unregistered alice too")
+        self.screenshot("erin-disabled")
+        self.click("Remove %s" % erin)
+        dialog_button = self.wait("the confirmation's Remove button",
+                                  lambda: [b for b in self.find_all("button", "Remove")], T_UI)[0]
+        self.driver.click(dialog_button)
+        self.wait("erin to leave the list",
+                  lambda: not self.find("button", "Edit %s" % erin), T_UI)
+        p = subprocess.run(["secret-tool", "search", "--all", "--unlock", "service",
+                            "org.wren.softphone"], capture_output=True, text=True, timeout=20)
+        if ("secret = %s" % ERIN_PASSWORD) in p.stdout + p.stderr:
+            raise Failure("erin's password is still in the keyring after removing her account")
+        self.wait_status('"Registered" for alice alone', lambda t: t == "Registered")
+        return {}
+
     def s4_wrong_password(self):
         self.click("Settings")
+        self.click("Edit alice@%s" % self.domain())
         self.fill("Password", WRONG_PASSWORD)
         self.click("Save")
         failed = self.wait_status('"Authentication failed"', lambda t: "Authentication failed" in t)
@@ -664,6 +730,7 @@ class AppTest:
         self.click("Phone")
         self.element("textbox", "Number or SIP address")
         self.click("Settings")
+        self.click("Edit alice@%s" % self.domain())
         self.fill("Password", PASSWORD)
         self.click("Save")
         self.wait_status('"Registered" again after fixing the password', lambda t: t == "Registered")
@@ -751,8 +818,11 @@ class AppTest:
             self.scenario("1 settings, trust certificate, registered", self.s1_settings_trust_registered)
             self.scenario("2 call bob, audio both ways, history", self.s2_call_bob)
             self.scenario("3 incoming call from carol", self.s3_incoming_from_carol)
-            self.scenario("7 call waiting, answer, switch, merge, hang up one leg",
+            self.scenario("8 a second account in settings, both registered",
+                          self.s8_second_account)
+            self.scenario("7 call waiting, answer, switch, merge, hang up one leg (two accounts)",
                           self.s7_call_waiting_switch_merge)
+            self.scenario("9 default account, disable, remove", self.s9_default_disable_remove)
             self.scenario("4 wrong password, then fixed", self.s4_wrong_password)
             self.scenario("5 a sip: link opened while running dials", self.s5_dial_link)
             self.scenario("6 relaunch registers from the saved profile", self.s6_relaunch)

@@ -5,31 +5,31 @@ import App from './App.svelte';
 import { engineError, MockBackend } from './lib/backend/mock';
 import type { AccountSettings, HistoryEntry, Preferences } from './lib/backend/types';
 import { DEFAULT_PREFERENCES } from './lib/preferences';
+import { DEFAULT_SETTINGS } from './lib/settings';
+import { SavedAccountsStore } from './lib/state/accounts.svelte';
 import { EngineStore } from './lib/state/engine.svelte';
 
 const saved: AccountSettings = {
+  ...DEFAULT_SETTINGS,
   display_name: 'Alice',
   sip_address: 'alice@example.com',
-  auth_user: '',
   password: 'secret',
   server: 'wss://sip.example.com',
-  register_expires: 600,
-  password_storage: 'keyring',
-  trusted_certificate: null,
 };
 const ACTIVE = { state: 'active', codec: 'opus', muted: false, held: false, remote_held: false, conference: false } as const;
 const flush = () => act(() => new Promise((r) => setTimeout(r, 0)));
 
 async function setup(
-  opts: { settings?: AccountSettings | null; history?: HistoryEntry[]; preferences?: Preferences } = {},
+  opts: { accounts?: AccountSettings[]; history?: HistoryEntry[]; preferences?: Preferences } = {},
 ) {
-  const settings = opts.settings === undefined ? saved : opts.settings;
   const preferences = opts.preferences ?? DEFAULT_PREFERENCES;
-  const mock = new MockBackend({ settings, history: opts.history, preferences });
+  const mock = new MockBackend({ accounts: opts.accounts ?? [saved], history: opts.history, preferences });
   const store = new EngineStore(mock);
   await store.start();
+  const accounts = new SavedAccountsStore(mock);
+  await accounts.load();
   const user = userEvent.setup();
-  render(App, { backend: mock, store, saved: settings, preferences: structuredClone(preferences) });
+  render(App, { backend: mock, store, saved: accounts, preferences: structuredClone(preferences) });
   await flush();
   const commands = () => mock.sent.map((s) => s.command);
   const lastSent = (command: string) => mock.sent.filter((s) => s.command === command).at(-1)?.args;
@@ -49,17 +49,26 @@ afterEach(() => {
 });
 
 describe('App over the mock backend', () => {
-  it('saving the first settings registers', async () => {
-    const { commands, user, mock } = await setup({ settings: null });
+  it('opens on the account form with no account; saving the first one registers and lists it', async () => {
+    const { commands, user, mock } = await setup({ accounts: [] });
     expect(screen.getByRole('status')).toHaveTextContent('No account set up yet');
     await user.type(screen.getByLabelText('SIP address'), 'alice@example.com');
     await user.type(screen.getByLabelText('Password'), 'secret');
     await user.type(screen.getByLabelText('WebSocket server'), 'wss://sip.example.com');
     await user.click(screen.getByRole('button', { name: 'Save' }));
-    expect(mock.stored?.sip_address).toBe('alice@example.com');
-    expect(commands()).toContain('save_settings');
+    expect(mock.saved.map((a) => a.sip_address)).toEqual(['alice@example.com']);
+    expect(commands()).toContain('save_account');
     expect(screen.getAllByRole('status')[0]).toHaveTextContent('Registered');
     expect(within(screen.getByRole('list', { name: 'Accounts' })).getByRole('listitem')).toHaveTextContent('alice@example.com');
+    const list = screen.getByRole('list', { name: 'Saved accounts' });
+    expect(within(list).getByRole('listitem')).toHaveTextContent('alice@example.com');
+    expect(screen.queryByLabelText('SIP address')).toBeNull();
+  });
+
+  it('opens on the phone when an account is saved', async () => {
+    await setup();
+    expect(screen.getByLabelText('Number or SIP address')).toBeInTheDocument();
+    expect(screen.getByRole('button', { name: 'Phone' })).toHaveAttribute('aria-current', 'page');
   });
 
   it('places a call, hangs up, says how it ended and offers the number again', async () => {
@@ -213,7 +222,9 @@ describe('several accounts', () => {
       certificate: { sha256: 'AB:CD' },
     });
     await user.click(await screen.findByRole('button', { name: 'Trust certificate for work@example.org' }));
-    expect(lastSent('trust_certificate')).toEqual(['AB:CD']);
+    expect(lastSent('trust_certificate')).toEqual([2, 'AB:CD']);
+    expect(mock.saved[1]).toMatchObject({ sip_address: 'work@example.org', trusted_certificate: 'AB:CD' });
+    expect(mock.saved[0].trusted_certificate).toBeNull();
     const items = within(screen.getByRole('list', { name: 'Accounts' })).getAllByRole('listitem');
     expect(within(items[1]).getByRole('status')).toHaveTextContent('Registered');
   });
@@ -239,6 +250,32 @@ describe('several accounts', () => {
     mock.incoming('sip:dan@example.com', work);
     const incoming = await screen.findByRole('region', { name: 'Incoming call from sip:dan@example.com' });
     expect(incoming).toHaveTextContent('to work@example.org');
+  });
+
+  it('lists on Settings the accounts the engine adds and removes, whoever changed them', async () => {
+    const { mock, user } = await setup();
+    await user.click(screen.getByRole('button', { name: 'Settings' }));
+    const saved = () => within(screen.getByRole('list', { name: 'Saved accounts' })).getAllByRole('listitem');
+    expect(saved()).toHaveLength(1);
+    await act(() => mock.addAccount('work@example.org'));
+    await flush();
+    expect(saved()).toHaveLength(2);
+    expect(within(saved()[1]).getByRole('status')).toHaveTextContent('Registered');
+    await act(() => mock.removeAccount('2'));
+    await flush();
+    expect(saved()).toHaveLength(1);
+  });
+
+  it('takes a disabled account off the main screen and shows it as Disabled in Settings', async () => {
+    const { mock, user } = await setup();
+    mock.addAccount('work@example.org');
+    await user.click(screen.getByRole('button', { name: 'Settings' }));
+    await user.click(screen.getByRole('checkbox', { name: 'Enable work@example.org' }));
+    const accounts = within(screen.getByRole('list', { name: 'Accounts' })).getAllByRole('listitem');
+    expect(accounts).toHaveLength(1);
+    expect(accounts[0]).toHaveTextContent('alice@example.com');
+    const saved = within(screen.getByRole('list', { name: 'Saved accounts' })).getAllByRole('listitem');
+    expect(within(saved[1]).getByRole('status')).toHaveTextContent('Disabled');
   });
 
   it('says nothing about accounts with one', async () => {
@@ -473,10 +510,11 @@ describe('links and certificates', () => {
       certificate: { sha256 },
     });
     await user.click(await screen.findByRole('button', { name: 'Trust certificate' }));
-    expect(lastSent('trust_certificate')).toEqual([sha256]);
+    expect(lastSent('trust_certificate')).toEqual([1, sha256]);
     expect(screen.getAllByRole('status')[0]).toHaveTextContent('Registered');
     expect(screen.queryByRole('button', { name: 'Trust certificate' })).toBeNull();
     await user.click(screen.getByRole('button', { name: 'Settings' }));
+    await user.click(screen.getByRole('button', { name: 'Edit alice@example.com' }));
     expect(screen.getByLabelText('Trusted certificate')).toHaveTextContent(sha256);
   });
 });

@@ -3,6 +3,7 @@ import './theme.css';
 import App from './App.svelte';
 import type { Backend } from './lib/backend/types';
 import { DEFAULT_PREFERENCES } from './lib/preferences';
+import { SavedAccountsStore } from './lib/state/accounts.svelte';
 import { EngineStore } from './lib/state/engine.svelte';
 
 /** Inside Tauri talk to the engine; in a plain browser (npm run dev) use the in-memory mock. */
@@ -26,6 +27,8 @@ const loadPreferences = backend.loadPreferences().catch((e: unknown) => {
   console.error('could not load preferences, using defaults', e);
   return DEFAULT_PREFERENCES;
 });
-const [saved, preferences] = await Promise.all([backend.loadSettings(), loadPreferences]);
+// An unreadable account list opens the settings, which say why.
+const saved = new SavedAccountsStore(backend);
+const [preferences] = await Promise.all([loadPreferences, saved.load()]);
 
 export default mount(App, { target: document.getElementById('app')!, props: { backend, store, saved, preferences } });

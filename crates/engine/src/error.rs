@@ -167,6 +167,10 @@ error_codes! {
     SettingsIo = "settings.io", Ours;
     /// No account settings were saved yet.
     SettingsMissing = "settings.missing", User;
+    /// No saved account has that id (removed meanwhile, say).
+    SettingsUnknownAccount = "settings.unknown_account", User;
+    /// Another saved account already has this SIP address.
+    SettingsDuplicateAccount = "settings.duplicate_account", User;
     /// No secure password store is available.
     SecretsUnavailable = "secrets.unavailable", Ours;
     /// The password store failed.

@@ -31,8 +31,8 @@ pub use preferences::{
     AppChoice, AudioChoice, CodecChoice, CodecName, Preferences, PreferencesStore, RingtoneName,
     Theme,
 };
-pub use secrets::{PasswordStorage, SecretStore};
-pub use settings::{AccountSettings, SettingsStore};
+pub use secrets::{PasswordStorage, SecretKey, SecretStore};
+pub use settings::{AccountSettings, SavedAccount, SavedAccounts, SettingsStore};
 pub use wren_audio::{AudioBackend, CpalBackend, DeviceInfo, FakeBackend, Ringtone};
 pub use wren_media::CodecKind;
 

@@ -1,12 +1,13 @@
-//! Where the account password lives: the OS secret store (Secret Service on Linux, Keychain,
+//! Where each account's password lives: the OS secret store (Secret Service on Linux, Keychain,
 //! Credential Manager, through `keyring`), this session's memory, or a file only the user can
-//! read. The user chooses; when the secret store is missing, saving says so
+//! read. The user chooses per account; when the secret store is missing, saving says so
 //! (`secrets.unavailable`) instead of silently falling back to a file.
 
 use crate::error::{EngineError, ErrorCode};
 use crate::files::{self, Access};
 use keyring_core::{CredentialStore, Entry, Error as KeyringError};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -23,23 +24,32 @@ pub enum PasswordStorage {
     Keyring,
     /// Memory only: asked again after a restart.
     Session,
-    /// `DIR/password`, mode 0600: readable by anything running as the user.
+    /// `DIR/password-ID`, mode 0600: readable by anything running as the user.
     File,
 }
 
-/// The password of one account, wherever the user chose to keep it.
+/// Which account a password belongs to: its name in the keyring and its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretKey<'a> {
+    /// `user@domain`: what the keyring files it under (and what other tools show).
+    pub name: &'a str,
+    /// The account's id in the settings (letters, digits, `-`, `_`): names its file.
+    pub id: &'a str,
+}
+
+/// The passwords of the accounts, each wherever the user chose to keep it.
 pub struct SecretStore {
     keyring: Result<Arc<CredentialStore>, String>,
-    file: PathBuf,
-    /// This session's copy: (account, password).
-    session: Mutex<Option<(String, String)>>,
+    dir: PathBuf,
+    /// This session's copies, by keyring name.
+    session: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for SecretStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecretStore")
             .field("keyring", &self.keyring.as_ref().map(|_| "available"))
-            .field("file", &self.file)
+            .field("dir", &self.dir)
             .finish()
     }
 }
@@ -77,9 +87,18 @@ impl SecretStore {
     pub fn with_keyring(dir: &Path, keyring: Result<Arc<CredentialStore>, String>) -> Self {
         Self {
             keyring,
-            file: dir.join("password"),
-            session: Mutex::new(None),
+            dir: dir.to_owned(),
+            session: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Where a `File` password of account `id` is kept.
+    pub fn file(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("password-{id}"))
+    }
+
+    fn session(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.session.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn entry(&self, account: &str) -> Result<Entry, EngineError> {
@@ -87,68 +106,70 @@ impl SecretStore {
         store.build(SERVICE, account, None).map_err(keyring_error)
     }
 
-    /// Keeps `password` for `account` in `storage` and removes it from the other places, so
+    /// Keeps `password` for `key` in `storage` and removes it from the other places, so
     /// switching to the keyring deletes the file. On error nothing else was changed.
     pub fn store(
         &self,
         storage: PasswordStorage,
-        account: &str,
+        key: SecretKey<'_>,
         password: &str,
     ) -> Result<(), EngineError> {
         match storage {
             PasswordStorage::Keyring => self
-                .entry(account)?
+                .entry(key.name)?
                 .set_password(password)
                 .map_err(keyring_error)?,
             PasswordStorage::File => {
-                files::write_atomic(&self.file, password.as_bytes(), Access::OwnerOnly)?
+                files::write_atomic(&self.file(key.id), password.as_bytes(), Access::OwnerOnly)?
             }
             PasswordStorage::Session => {}
         }
-        *self.session.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some((account.to_owned(), password.to_owned()));
+        self.session()
+            .insert(key.name.to_owned(), password.to_owned());
         if storage != PasswordStorage::File {
-            files::remove(&self.file)?;
+            files::remove(&self.file(key.id))?;
         }
         if storage != PasswordStorage::Keyring {
-            self.forget_keyring(account);
+            self.forget_keyring(key.name);
         }
         Ok(())
     }
 
-    /// The password for `account` from `storage`, or `None` when it isn't there (a new
-    /// session with `Session` storage, say).
+    /// The password for `key` from `storage`, or `None` when it isn't there (a new session
+    /// with `Session` storage, say).
     pub fn load(
         &self,
         storage: PasswordStorage,
-        account: &str,
+        key: SecretKey<'_>,
     ) -> Result<Option<String>, EngineError> {
-        if let Some((_, pw)) = self
-            .session
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .filter(|(a, _)| a == account)
-        {
+        if let Some(pw) = self.session().get(key.name) {
             return Ok(Some(pw.clone()));
         }
         let found = match storage {
-            PasswordStorage::Keyring => match self.entry(account)?.get_password() {
+            PasswordStorage::Keyring => match self.entry(key.name)?.get_password() {
                 Ok(pw) => Some(pw),
                 Err(KeyringError::NoEntry) => None,
                 Err(e) => return Err(keyring_error(e)),
             },
-            PasswordStorage::File => files::read_optional(&self.file)?,
+            PasswordStorage::File => files::read_optional(&self.file(key.id))?,
             PasswordStorage::Session => None,
         };
         if let Some(pw) = &found {
-            *self.session.lock().unwrap_or_else(PoisonError::into_inner) =
-                Some((account.to_owned(), pw.clone()));
+            self.session().insert(key.name.to_owned(), pw.clone());
         }
         Ok(found)
     }
 
-    /// Removes `account`'s password from the secret store (when the account is renamed).
+    /// Forgets `key`'s password everywhere (the account was removed). A keyring that can't be
+    /// reached is only logged: there is nothing of it to remove then.
+    pub fn forget(&self, key: SecretKey<'_>) -> Result<(), EngineError> {
+        self.session().remove(key.name);
+        self.forget_keyring(key.name);
+        files::remove(&self.file(key.id))
+    }
+
+    /// Removes `account`'s password from the secret store (when the account is renamed or its
+    /// password moves elsewhere).
     pub fn forget_keyring(&self, account: &str) {
         if let Ok(entry) = self.entry(account) {
             match entry.delete_credential() {
@@ -164,6 +185,15 @@ mod tests {
     use super::*;
     use crate::files::tests::TempDir;
 
+    const ALICE: SecretKey<'static> = SecretKey {
+        name: "alice@example.com",
+        id: "1",
+    };
+    const BOB: SecretKey<'static> = SecretKey {
+        name: "bob@example.com",
+        id: "2",
+    };
+
     fn mock() -> Arc<CredentialStore> {
         keyring_core::mock::Store::new().unwrap()
     }
@@ -174,22 +204,19 @@ mod tests {
         let keyring = mock();
         let store = SecretStore::with_keyring(&dir.0, Ok(keyring.clone()));
         store
-            .store(PasswordStorage::Keyring, "alice@example.com", "pw-1")
+            .store(PasswordStorage::Keyring, ALICE, "pw-1")
             .unwrap();
         assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0);
         // A new session reads it back from the keyring.
         let fresh = SecretStore::with_keyring(&dir.0, Ok(keyring));
         assert_eq!(
             fresh
-                .load(PasswordStorage::Keyring, "alice@example.com")
+                .load(PasswordStorage::Keyring, ALICE)
                 .unwrap()
                 .as_deref(),
             Some("pw-1")
         );
-        assert_eq!(
-            fresh.load(PasswordStorage::Keyring, "bob@example.com"),
-            Ok(None)
-        );
+        assert_eq!(fresh.load(PasswordStorage::Keyring, BOB), Ok(None));
     }
 
     #[test]
@@ -197,24 +224,19 @@ mod tests {
         let dir = TempDir::new("secrets-none");
         let store = SecretStore::with_keyring(&dir.0, Err("no D-Bus session".into()));
         let e = store
-            .store(PasswordStorage::Keyring, "alice@example.com", "pw")
+            .store(PasswordStorage::Keyring, ALICE, "pw")
             .unwrap_err();
         assert_eq!(e.code, ErrorCode::SecretsUnavailable);
         assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0);
         assert_eq!(
-            store.load(PasswordStorage::Keyring, "alice@example.com"),
+            store.load(PasswordStorage::Keyring, ALICE),
             Err(unavailable("no D-Bus session"))
         );
         // The two explicit choices still work.
-        store
-            .store(PasswordStorage::Session, "alice@example.com", "pw")
-            .unwrap();
+        store.store(PasswordStorage::Session, ALICE, "pw").unwrap();
         assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0);
         let fresh = SecretStore::with_keyring(&dir.0, Err("none".into()));
-        assert_eq!(
-            fresh.load(PasswordStorage::Session, "alice@example.com"),
-            Ok(None)
-        );
+        assert_eq!(fresh.load(PasswordStorage::Session, ALICE), Ok(None));
     }
 
     #[cfg(unix)]
@@ -225,31 +247,84 @@ mod tests {
         let keyring = mock();
         let store = SecretStore::with_keyring(&dir.0, Ok(keyring.clone()));
         store
-            .store(PasswordStorage::File, "alice@example.com", "pw-file")
+            .store(PasswordStorage::File, ALICE, "pw-file")
             .unwrap();
-        let path = dir.0.join("password");
+        let path = dir.0.join("password-1");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let fresh = SecretStore::with_keyring(&dir.0, Ok(keyring.clone()));
         assert_eq!(
-            fresh
-                .load(PasswordStorage::File, "alice@example.com")
-                .unwrap()
-                .as_deref(),
+            fresh.load(PasswordStorage::File, ALICE).unwrap().as_deref(),
             Some("pw-file")
         );
         store
-            .store(PasswordStorage::Keyring, "alice@example.com", "pw-key")
+            .store(PasswordStorage::Keyring, ALICE, "pw-key")
             .unwrap();
         assert!(!path.exists());
         // And back: the keyring entry goes away.
         store
-            .store(PasswordStorage::File, "alice@example.com", "pw-file")
+            .store(PasswordStorage::File, ALICE, "pw-file")
             .unwrap();
         let fresh = SecretStore::with_keyring(&dir.0, Ok(keyring));
+        assert_eq!(fresh.load(PasswordStorage::Keyring, ALICE), Ok(None));
+    }
+
+    #[test]
+    fn each_account_has_its_own_password_and_forgetting_one_keeps_the_other() {
+        let dir = TempDir::new("secrets-two");
+        let keyring = mock();
+        let store = SecretStore::with_keyring(&dir.0, Ok(keyring.clone()));
+        store.store(PasswordStorage::File, ALICE, "pw-a").unwrap();
+        store.store(PasswordStorage::Keyring, BOB, "pw-b").unwrap();
+        store
+            .store(
+                PasswordStorage::Session,
+                SecretKey {
+                    name: "carol@x",
+                    id: "3",
+                },
+                "pw-c",
+            )
+            .unwrap();
+        let fresh = SecretStore::with_keyring(&dir.0, Ok(keyring.clone()));
         assert_eq!(
-            fresh.load(PasswordStorage::Keyring, "alice@example.com"),
-            Ok(None)
+            fresh.load(PasswordStorage::File, ALICE).unwrap().as_deref(),
+            Some("pw-a")
         );
+        assert_eq!(
+            fresh
+                .load(PasswordStorage::Keyring, BOB)
+                .unwrap()
+                .as_deref(),
+            Some("pw-b")
+        );
+        assert_eq!(
+            store
+                .load(
+                    PasswordStorage::Session,
+                    SecretKey {
+                        name: "carol@x",
+                        id: "3"
+                    }
+                )
+                .unwrap()
+                .as_deref(),
+            Some("pw-c")
+        );
+        store.forget(ALICE).unwrap();
+        assert!(!dir.0.join("password-1").exists());
+        let fresh = SecretStore::with_keyring(&dir.0, Ok(keyring.clone()));
+        assert_eq!(fresh.load(PasswordStorage::File, ALICE), Ok(None));
+        assert_eq!(
+            fresh
+                .load(PasswordStorage::Keyring, BOB)
+                .unwrap()
+                .as_deref(),
+            Some("pw-b")
+        );
+        store.forget(BOB).unwrap();
+        let fresh = SecretStore::with_keyring(&dir.0, Ok(keyring));
+        assert_eq!(fresh.load(PasswordStorage::Keyring, BOB), Ok(None));
+        assert_eq!(store.load(PasswordStorage::Keyring, BOB), Ok(None));
     }
 }

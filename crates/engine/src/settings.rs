@@ -1,25 +1,44 @@
-//! The desktop app's account settings: what the settings screen edits, stored as JSON in the
-//! profile directory. Only validated settings are written, atomically (temp file + rename), so
-//! a bad value never replaces the saved file. The password never goes into that file: it goes
-//! where the user chose (`secrets`: the OS keyring, this session, or an owner-only file).
+//! The desktop app's accounts: what the settings screen edits, stored as JSON in the profile
+//! directory (`settings.json`: a list of accounts and which is the default). Only validated
+//! settings are written, atomically (temp file + rename), so a bad value never replaces the
+//! saved file. A password never goes into that file, and never back to the UI: it goes where
+//! the user chose for that account (`secrets`: the OS keyring, this session, or an owner-only
+//! file), and the list only says whether there is one.
+//!
+//! The first version of the file held one account as its top-level object; it is read as the
+//! list with that one account (id `1`) and written as a list at the next change.
 
 use crate::config::{AccountConfig, AccountInput};
 use crate::error::{EngineError, ErrorCode};
+use crate::event::AccountId;
 use crate::files::{self, Access};
-use crate::secrets::{PasswordStorage, SecretStore};
+use crate::secrets::{PasswordStorage, SecretKey, SecretStore};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use wren_media::CodecKind;
 
-/// Account settings as the settings screen edits them (the UI's `AccountSettings`).
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+fn yes() -> bool {
+    true
+}
+
+/// One account as the settings screen edits it (the UI's `AccountSettings`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct AccountSettings {
+    /// The account's id in the settings; empty for an account not saved yet (saving mints
+    /// one).
+    #[serde(default)]
+    pub id: String,
+    /// A disabled account stays in the list but neither registers nor calls.
+    #[serde(default = "yes")]
+    pub enabled: bool,
     pub display_name: String,
     /// `user@domain`, with or without a `sip:` prefix.
     pub sip_address: String,
     /// Empty means "the user part of the SIP address".
     pub auth_user: String,
+    /// On save, a new password, or empty to keep the saved one. Always empty when listed.
     pub password: String,
     /// `wss://host[:port][/path]` or `ws://...`.
     pub server: String,
@@ -32,9 +51,28 @@ pub struct AccountSettings {
     pub trusted_certificate: Option<String>,
 }
 
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            enabled: true,
+            display_name: String::new(),
+            sip_address: String::new(),
+            auth_user: String::new(),
+            password: String::new(),
+            server: String::new(),
+            register_expires: 600,
+            password_storage: PasswordStorage::default(),
+            trusted_certificate: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for AccountSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccountSettings")
+            .field("id", &self.id)
+            .field("enabled", &self.enabled)
             .field("server", &self.server)
             .field("sip_address", &"<redacted>")
             .field("password", &"<redacted>")
@@ -75,14 +113,40 @@ impl AccountSettings {
     }
 }
 
-/// The name the password is filed under in the keyring: the account's `user@domain`.
-fn secret_key(account: &AccountConfig) -> String {
+/// One saved account as the settings screen lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct SavedAccount {
+    /// Its settings, with an empty password.
+    pub settings: AccountSettings,
+    /// Whether its password is at hand (saved, and readable now: a session password is gone
+    /// after a restart, a locked keyring can't be read).
+    pub has_password: bool,
+    /// Its id in the running engine, when it runs there (the shell fills this in).
+    pub engine: Option<AccountId>,
+}
+
+/// Every saved account, in the order they were added, and the default one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct SavedAccounts {
+    pub accounts: Vec<SavedAccount>,
+    /// The id of the account calls go from unless the user picks another.
+    pub default_account: Option<String>,
+}
+
+/// The name a password is filed under in the keyring: the account's `user@domain`.
+fn secret_name(account: &AccountConfig) -> String {
     format!("{}@{}", account.user, account.domain)
 }
 
-/// What goes into the file: the settings without the password, so it can't be written.
+/// One account in the file: its settings without the password, so it can't be written.
 #[derive(Serialize, Deserialize)]
 struct Stored {
+    #[serde(default)]
+    id: String,
+    #[serde(default = "yes")]
+    enabled: bool,
     display_name: String,
     sip_address: String,
     auth_user: String,
@@ -94,11 +158,95 @@ struct Stored {
     trusted_certificate: Option<String>,
 }
 
-/// Settings in `DIR/settings.json`, the password wherever the user chose.
+impl Stored {
+    fn from_settings(id: String, s: &AccountSettings, account: &AccountConfig) -> Self {
+        Self {
+            id,
+            enabled: s.enabled,
+            display_name: s.display_name.clone(),
+            sip_address: s.sip_address.trim().to_owned(),
+            auth_user: s.auth_user.trim().to_owned(),
+            server: s.server.trim().to_owned(),
+            register_expires: s.register_expires,
+            password_storage: s.password_storage,
+            trusted_certificate: account.trusted_certificate.clone(),
+        }
+    }
+
+    fn settings(&self) -> AccountSettings {
+        AccountSettings {
+            id: self.id.clone(),
+            enabled: self.enabled,
+            display_name: self.display_name.clone(),
+            sip_address: self.sip_address.clone(),
+            auth_user: self.auth_user.clone(),
+            password: String::new(),
+            server: self.server.clone(),
+            register_expires: self.register_expires,
+            password_storage: self.password_storage,
+            trusted_certificate: self.trusted_certificate.clone(),
+        }
+    }
+
+    /// The keyring name, when the saved address is valid (it was when saved).
+    fn secret_name(&self) -> Option<String> {
+        let probe = AccountSettings {
+            password: "-".into(),
+            ..self.settings()
+        };
+        probe.to_input().validate().ok().map(|a| secret_name(&a))
+    }
+}
+
+/// The whole file.
+#[derive(Default, Serialize, Deserialize)]
+struct StoredFile {
+    version: u32,
+    #[serde(default)]
+    default_account: Option<String>,
+    /// Ids are never reused, so nothing left of a removed account is taken for a new one's.
+    #[serde(default)]
+    next_id: u64,
+    accounts: Vec<Stored>,
+}
+
+impl StoredFile {
+    /// Where account `id` is in the list, or `settings.unknown_account`.
+    fn position(&self, id: &str) -> Result<usize, EngineError> {
+        self.accounts
+            .iter()
+            .position(|a| a.id == id)
+            .ok_or_else(|| unknown(id))
+    }
+
+    fn get(&self, id: &str) -> Result<&Stored, EngineError> {
+        self.position(id).map(|i| &self.accounts[i])
+    }
+}
+
+const VERSION: u32 = 2;
+
+fn valid_id(id: &str) -> bool {
+    (1..=32).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn unknown(id: &str) -> EngineError {
+    EngineError::new(
+        ErrorCode::SettingsUnknownAccount,
+        format!("no saved account has the id {id:?}"),
+    )
+}
+
+/// The accounts in `DIR/settings.json`, their passwords wherever the user chose.
 #[derive(Debug)]
 pub struct SettingsStore {
     path: PathBuf,
     secrets: SecretStore,
+    /// One change at a time: each reads the file, changes it and writes it back.
+    lock: Mutex<()>,
 }
 
 impl SettingsStore {
@@ -113,6 +261,7 @@ impl SettingsStore {
         Self {
             path: dir.join("settings.json"),
             secrets,
+            lock: Mutex::new(()),
         }
     }
 
@@ -121,125 +270,260 @@ impl SettingsStore {
         &self.path
     }
 
-    fn load_stored(&self) -> Result<Option<Stored>, EngineError> {
+    fn corrupt(&self, why: impl std::fmt::Display) -> EngineError {
+        EngineError::new(
+            ErrorCode::SettingsCorrupt,
+            format!("{} is not valid settings: {why}", self.path.display()),
+        )
+    }
+
+    /// The file as saved; a first-version file (one account) is read as a list of it.
+    fn read(&self) -> Result<StoredFile, EngineError> {
         let Some(text) = files::read_optional(&self.path)? else {
-            return Ok(None);
+            return Ok(StoredFile {
+                version: VERSION,
+                ..Default::default()
+            });
         };
-        serde_json::from_str(&text).map(Some).map_err(|e| {
-            EngineError::new(
-                ErrorCode::SettingsCorrupt,
-                format!("{} is not valid settings: {e}", self.path.display()),
-            )
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| self.corrupt(e))?;
+        let file = if value.get("accounts").is_some() {
+            serde_json::from_value::<StoredFile>(value).map_err(|e| self.corrupt(e))?
+        } else {
+            let mut one: Stored = serde_json::from_value(value).map_err(|e| self.corrupt(e))?;
+            one.id = "1".into();
+            if one.password_storage == PasswordStorage::File {
+                self.adopt_first_password_file(&one.id)?;
+            }
+            StoredFile {
+                version: VERSION,
+                default_account: Some(one.id.clone()),
+                next_id: 2,
+                accounts: vec![one],
+            }
+        };
+        let mut seen = std::collections::HashSet::new();
+        if let Some(bad) = file
+            .accounts
+            .iter()
+            .find(|a| !valid_id(&a.id) || !seen.insert(a.id.as_str()))
+        {
+            return Err(self.corrupt(format!(
+                "the account id {:?} is invalid or repeated",
+                bad.id
+            )));
+        }
+        Ok(file)
+    }
+
+    /// The first version kept a `File` password in `DIR/password`: it becomes account 1's.
+    fn adopt_first_password_file(&self, id: &str) -> Result<(), EngineError> {
+        let old = self.path.with_file_name("password");
+        let new = self.secrets.file(id);
+        if old.exists() && !new.exists() {
+            std::fs::rename(&old, &new).map_err(|e| files::io_error("move", &old, e))?;
+        }
+        Ok(())
+    }
+
+    fn write(&self, file: &StoredFile) -> Result<(), EngineError> {
+        let json = serde_json::to_vec_pretty(file)
+            .map_err(|e| EngineError::new(ErrorCode::SettingsIo, e.to_string()))?;
+        files::write_atomic(&self.path, &json, Access::Default)
+    }
+
+    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The saved password of `stored`, if it is at hand.
+    fn password_of(&self, stored: &Stored) -> Option<String> {
+        let name = stored.secret_name()?;
+        let key = SecretKey {
+            name: &name,
+            id: &stored.id,
+        };
+        match self.secrets.load(stored.password_storage, key) {
+            Ok(pw) => pw.filter(|pw| !pw.is_empty()),
+            Err(e) => {
+                tracing::warn!("a saved password can't be read: {e}");
+                None
+            }
+        }
+    }
+
+    /// Every saved account (passwords left out) and the default one.
+    pub fn list(&self) -> Result<SavedAccounts, EngineError> {
+        let file = self.read()?;
+        Ok(SavedAccounts {
+            accounts: file
+                .accounts
+                .iter()
+                .map(|a| SavedAccount {
+                    settings: a.settings(),
+                    has_password: self.password_of(a).is_some(),
+                    engine: None,
+                })
+                .collect(),
+            default_account: file.default_account,
         })
     }
 
-    /// The saved settings with the password from where it is kept (empty when it can't be
-    /// found: a new session with session storage, or a locked keyring), or `None` before
-    /// the first save.
-    pub fn load(&self) -> Result<Option<AccountSettings>, EngineError> {
-        let Some(s) = self.load_stored()? else {
-            return Ok(None);
-        };
-        let mut settings = AccountSettings {
-            display_name: s.display_name,
-            sip_address: s.sip_address,
-            auth_user: s.auth_user,
-            password: String::new(),
-            server: s.server,
-            register_expires: s.register_expires,
-            password_storage: s.password_storage,
-            trusted_certificate: s.trusted_certificate,
-        };
-        // Validation with a placeholder password only to learn the account's key.
-        let probe = AccountSettings {
-            password: "-".into(),
-            ..settings.clone()
-        };
-        if let Ok(account) = probe.to_input().validate() {
-            match self
-                .secrets
-                .load(settings.password_storage, &secret_key(&account))
-            {
-                Ok(pw) => settings.password = pw.unwrap_or_default(),
-                Err(e) => tracing::warn!("the saved password can't be read: {e}"),
-            }
+    fn runnable(&self, stored: &Stored, codecs: &[CodecKind]) -> Option<AccountConfig> {
+        if !stored.enabled {
+            return None;
         }
-        Ok(Some(settings))
+        let mut input = stored.settings().to_input();
+        input.password = self.password_of(stored)?;
+        input.codecs = Some(codecs.to_vec());
+        input
+            .validate()
+            .map_err(|e| tracing::warn!("a saved account can't run: {e}"))
+            .ok()
     }
 
-    /// The saved account, ready to run with these codecs; `None` before the first save or
-    /// when the password isn't available (the settings screen asks for it).
-    pub fn account(&self, codecs: Vec<CodecKind>) -> Result<Option<AccountConfig>, EngineError> {
-        let Some(settings) = self.load()? else {
-            return Ok(None);
-        };
-        if settings.password.is_empty() {
-            return Ok(None);
-        }
-        let mut input = settings.to_input();
-        input.codecs = Some(codecs);
-        input.validate().map(Some)
+    /// The enabled accounts whose passwords are at hand, ready to run with these codecs, in
+    /// the order they were added (the settings screen asks for the other passwords).
+    pub fn accounts(
+        &self,
+        codecs: &[CodecKind],
+    ) -> Result<Vec<(String, AccountConfig)>, EngineError> {
+        let file = self.read()?;
+        Ok(file
+            .accounts
+            .iter()
+            .filter_map(|a| Some((a.id.clone(), self.runnable(a, codecs)?)))
+            .collect())
     }
 
-    /// Validates, stores the password where `settings` says, then replaces the file
-    /// atomically; on any error the saved file stays as it was. Returns the account to run
-    /// with these codecs.
+    /// Account `id` ready to run, or `None` when it is disabled or has no password at hand.
+    pub fn account(
+        &self,
+        id: &str,
+        codecs: &[CodecKind],
+    ) -> Result<Option<AccountConfig>, EngineError> {
+        let file = self.read()?;
+        let stored = file.get(id)?;
+        Ok(self.runnable(stored, codecs))
+    }
+
+    /// Validates `settings` and saves them: a new account when `id` is empty, else a change
+    /// to that one (an empty password keeps the saved one, moved if the storage changed).
+    /// The password goes where the settings say, then the file is replaced atomically; on any
+    /// error the saved file stays as it was. Returns the account's id and, when it is
+    /// enabled, the account to run with these codecs.
     pub fn save(
         &self,
         settings: &AccountSettings,
-        codecs: Vec<CodecKind>,
-    ) -> Result<AccountConfig, EngineError> {
-        let mut input = settings.to_input();
-        input.codecs = Some(codecs);
-        let account = input.validate()?;
-        let previous = self.load_stored().ok().flatten().and_then(|s| {
-            AccountSettings {
-                sip_address: s.sip_address,
-                server: s.server,
-                register_expires: s.register_expires,
-                password: "-".into(),
-                ..Default::default()
-            }
-            .to_input()
-            .validate()
-            .ok()
-        });
-        let key = secret_key(&account);
-        self.secrets
-            .store(settings.password_storage, &key, &settings.password)?;
-        let stored = Stored {
-            display_name: settings.display_name.clone(),
-            sip_address: settings.sip_address.trim().to_owned(),
-            auth_user: settings.auth_user.trim().to_owned(),
-            server: settings.server.trim().to_owned(),
-            register_expires: settings.register_expires,
-            password_storage: settings.password_storage,
-            trusted_certificate: account.trusted_certificate.clone(),
+        codecs: &[CodecKind],
+    ) -> Result<(String, Option<AccountConfig>), EngineError> {
+        let _guard = self.guard();
+        let mut file = self.read()?;
+        let index = match settings.id.as_str() {
+            "" => None,
+            id => Some(file.position(id)?),
         };
-        let json = serde_json::to_vec_pretty(&stored)
-            .map_err(|e| EngineError::new(ErrorCode::SettingsIo, e.to_string()))?;
-        files::write_atomic(&self.path, &json, Access::Default)?;
-        if let Some(old) = previous.map(|a| secret_key(&a)).filter(|old| *old != key) {
+        let old_name = index.and_then(|i| file.accounts[i].secret_name());
+        let mut input = settings.to_input();
+        if input.password.is_empty() {
+            if let Some(i) = index {
+                input.password = self.password_of(&file.accounts[i]).unwrap_or_default();
+            }
+        }
+        let password = input.password.clone();
+        input.codecs = Some(codecs.to_vec());
+        let account = input.validate()?;
+        let name = secret_name(&account);
+        if file
+            .accounts
+            .iter()
+            .any(|a| a.id != settings.id && a.secret_name().as_deref() == Some(name.as_str()))
+        {
+            return Err(EngineError::new(
+                ErrorCode::SettingsDuplicateAccount,
+                "another account already has this SIP address",
+            ));
+        }
+        let id = match index {
+            Some(i) => file.accounts[i].id.clone(),
+            None => {
+                let highest = file
+                    .accounts
+                    .iter()
+                    .filter_map(|a| a.id.parse::<u64>().ok())
+                    .max()
+                    .unwrap_or(0);
+                let n = file.next_id.max(highest + 1).max(1);
+                file.next_id = n + 1;
+                n.to_string()
+            }
+        };
+        self.secrets.store(
+            settings.password_storage,
+            SecretKey {
+                name: &name,
+                id: &id,
+            },
+            &password,
+        )?;
+        let stored = Stored::from_settings(id.clone(), settings, &account);
+        match index {
+            Some(i) => file.accounts[i] = stored,
+            None => file.accounts.push(stored),
+        }
+        if file.default_account.is_none() {
+            file.default_account = Some(id.clone());
+        }
+        file.version = VERSION;
+        self.write(&file)?;
+        if let Some(old) = old_name.filter(|old| *old != name) {
             self.secrets.forget_keyring(&old);
         }
-        Ok(account)
+        Ok((id, settings.enabled.then_some(account)))
     }
 
-    /// Pins the server certificate `sha256` in the saved settings; returns the account to
-    /// run. `settings.missing` before the first save.
+    /// Removes account `id` and its password from wherever it was kept; the default passes
+    /// to the first account left.
+    pub fn remove(&self, id: &str) -> Result<(), EngineError> {
+        let _guard = self.guard();
+        let mut file = self.read()?;
+        let i = file.position(id)?;
+        let gone = file.accounts.remove(i);
+        if file.default_account.as_deref() == Some(id) {
+            file.default_account = file.accounts.first().map(|a| a.id.clone());
+        }
+        self.write(&file)?;
+        if let Some(name) = gone.secret_name() {
+            self.secrets.forget(SecretKey {
+                name: &name,
+                id: &gone.id,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Makes account `id` the one calls go from by default.
+    pub fn set_default(&self, id: &str) -> Result<(), EngineError> {
+        let _guard = self.guard();
+        let mut file = self.read()?;
+        file.get(id)?;
+        file.default_account = Some(id.to_owned());
+        self.write(&file)
+    }
+
+    /// Pins the server certificate `sha256` for account `id`; returns the account to run.
     pub fn trust(
         &self,
+        id: &str,
         sha256: &str,
-        codecs: Vec<CodecKind>,
-    ) -> Result<AccountConfig, EngineError> {
-        let mut settings = self.load()?.ok_or_else(|| {
-            EngineError::new(
-                ErrorCode::SettingsMissing,
-                "save the account settings first",
-            )
-        })?;
-        settings.trusted_certificate = Some(sha256.to_owned());
-        self.save(&settings, codecs)
+        codecs: &[CodecKind],
+    ) -> Result<Option<AccountConfig>, EngineError> {
+        let file = self.read()?;
+        let stored = file.get(id)?;
+        let settings = AccountSettings {
+            trusted_certificate: Some(sha256.to_owned()),
+            ..stored.settings()
+        };
+        self.save(&settings, codecs).map(|(_, account)| account)
     }
 }
 
@@ -255,13 +539,37 @@ mod tests {
         AccountSettings {
             display_name: "Alice".into(),
             sip_address: "sip:alice@example.com".into(),
-            auth_user: String::new(),
             password: "s3cret-pw".into(),
             server: "wss://pbx.example.com:8443/ws".into(),
             register_expires: 300,
             password_storage: PasswordStorage::Session,
-            trusted_certificate: None,
+            ..Default::default()
         }
+    }
+
+    fn bob() -> AccountSettings {
+        AccountSettings {
+            display_name: "Bob".into(),
+            sip_address: "bob@example.org".into(),
+            password: "bob-pw".into(),
+            server: "wss://sip.example.org".into(),
+            password_storage: PasswordStorage::Keyring,
+            ..Default::default()
+        }
+    }
+
+    /// What the list shows of saved `s` with id `id`.
+    fn listed(id: &str, s: &AccountSettings) -> AccountSettings {
+        AccountSettings {
+            id: id.into(),
+            password: String::new(),
+            sip_address: s.sip_address.trim().into(),
+            ..s.clone()
+        }
+    }
+
+    fn mock() -> Arc<keyring_core::CredentialStore> {
+        keyring_core::mock::Store::new().unwrap()
     }
 
     fn store_in(dir: &Path, keyring: &Arc<keyring_core::CredentialStore>) -> SettingsStore {
@@ -271,10 +579,12 @@ mod tests {
     #[test]
     fn settings_round_trip_and_convert() {
         let dir = TempDir::new("settings-round-trip");
-        let keyring: Arc<keyring_core::CredentialStore> = keyring_core::mock::Store::new().unwrap();
+        let keyring = mock();
         let store = store_in(&dir.0, &keyring);
-        assert_eq!(store.load().unwrap(), None);
-        let account = store.save(&settings(), CODECS.to_vec()).unwrap();
+        assert_eq!(store.list().unwrap(), SavedAccounts::default());
+        let (id, account) = store.save(&settings(), &CODECS).unwrap();
+        let account = account.unwrap();
+        assert_eq!(id, "1");
         assert_eq!(
             (account.user.as_str(), account.domain.as_str()),
             ("alice", "example.com")
@@ -282,66 +592,222 @@ mod tests {
         assert_eq!(account.auth_user, "alice");
         assert_eq!(account.register_expires, 300);
         assert_eq!(account.codecs, CODECS);
-        assert_eq!(store.load().unwrap(), Some(settings()));
-        // A new session (a new store on the same file) has no session password, so no account
-        // to start.
-        let fresh = store_in(&dir.0, &keyring);
+        let list = store.list().unwrap();
+        assert_eq!(list.default_account.as_deref(), Some("1"));
         assert_eq!(
-            fresh.load().unwrap().unwrap(),
-            AccountSettings {
-                password: String::new(),
-                ..settings()
-            }
+            list.accounts,
+            [SavedAccount {
+                settings: listed("1", &settings()),
+                has_password: true,
+                engine: None
+            }]
         );
-        assert!(fresh.account(CODECS.to_vec()).unwrap().is_none());
+        // A new session (a new store on the same file) has no session password, so no account
+        // to start, and the list says so.
+        let fresh = store_in(&dir.0, &keyring);
+        assert!(!fresh.list().unwrap().accounts[0].has_password);
+        assert!(fresh.accounts(&CODECS).unwrap().is_empty());
+        assert!(fresh.account("1", &CODECS).unwrap().is_none());
     }
 
     #[test]
-    fn a_keyring_password_starts_the_next_session() {
-        let dir = TempDir::new("settings-keyring");
-        let keyring: Arc<keyring_core::CredentialStore> = keyring_core::mock::Store::new().unwrap();
+    fn two_accounts_each_with_its_own_password_and_the_first_is_the_default() {
+        let dir = TempDir::new("settings-two");
+        let keyring = mock();
+        let store = store_in(&dir.0, &keyring);
         let keyed = AccountSettings {
             password_storage: PasswordStorage::Keyring,
             ..settings()
         };
-        store_in(&dir.0, &keyring)
-            .save(&keyed, CODECS.to_vec())
-            .unwrap();
+        assert_eq!(store.save(&keyed, &CODECS).unwrap().0, "1");
+        let filed = AccountSettings {
+            password_storage: PasswordStorage::File,
+            ..bob()
+        };
+        assert_eq!(store.save(&filed, &CODECS).unwrap().0, "2");
         let fresh = store_in(&dir.0, &keyring);
-        assert_eq!(fresh.load().unwrap(), Some(keyed));
-        let account = fresh.account(vec![CodecKind::Opus]).unwrap().unwrap();
-        assert_eq!(account.password, "s3cret-pw");
-        assert_eq!(account.codecs, [CodecKind::Opus]);
+        let running = fresh.accounts(&[CodecKind::Opus]).unwrap();
+        let got: Vec<_> = running
+            .iter()
+            .map(|(id, a)| (id.as_str(), a.user.as_str(), a.password.as_str()))
+            .collect();
+        assert_eq!(got, [("1", "alice", "s3cret-pw"), ("2", "bob", "bob-pw")]);
+        assert_eq!(running[0].1.codecs, [CodecKind::Opus]);
+        assert_eq!(fresh.list().unwrap().default_account.as_deref(), Some("1"));
+        fresh.set_default("2").unwrap();
+        assert_eq!(fresh.list().unwrap().default_account.as_deref(), Some("2"));
+        assert_eq!(
+            fresh.set_default("9").unwrap_err().code,
+            ErrorCode::SettingsUnknownAccount
+        );
+        // The same address twice is refused; the file stays.
+        let before = std::fs::read(store.path()).unwrap();
+        let again = AccountSettings {
+            server: "wss://other.example.com".into(),
+            ..settings()
+        };
+        assert_eq!(
+            store.save(&again, &CODECS).unwrap_err().code,
+            ErrorCode::SettingsDuplicateAccount
+        );
+        assert_eq!(std::fs::read(store.path()).unwrap(), before);
+    }
+
+    #[test]
+    fn an_empty_password_keeps_the_saved_one_even_when_it_moves() {
+        let dir = TempDir::new("settings-keep-password");
+        let keyring = mock();
+        let store = store_in(&dir.0, &keyring);
+        let (id, _) = store.save(&bob(), &CODECS).unwrap();
+        let edit = AccountSettings {
+            id: id.clone(),
+            display_name: "Robert".into(),
+            password: String::new(),
+            password_storage: PasswordStorage::File,
+            ..bob()
+        };
+        let (same, account) = store.save(&edit, &CODECS).unwrap();
+        assert_eq!(same, id);
+        assert_eq!(account.unwrap().password, "bob-pw");
+        assert_eq!(
+            std::fs::read_to_string(dir.0.join(format!("password-{id}"))).unwrap(),
+            "bob-pw"
+        );
+        let fresh = store_in(&dir.0, &keyring);
+        let list = fresh.list().unwrap();
+        assert_eq!(list.accounts[0].settings.display_name, "Robert");
+        assert!(list.accounts[0].has_password);
+        // A new account must bring its password.
+        let new = AccountSettings {
+            password: String::new(),
+            ..settings()
+        };
+        assert_eq!(
+            store.save(&new, &CODECS).unwrap_err().code,
+            ErrorCode::ConfigMissingPassword
+        );
+        // An id that isn't saved is refused, not added.
+        let ghost = AccountSettings {
+            id: "7".into(),
+            ..settings()
+        };
+        assert_eq!(
+            store.save(&ghost, &CODECS).unwrap_err().code,
+            ErrorCode::SettingsUnknownAccount
+        );
+    }
+
+    #[test]
+    fn a_disabled_account_is_kept_but_does_not_run() {
+        let dir = TempDir::new("settings-disabled");
+        let keyring = mock();
+        let store = store_in(&dir.0, &keyring);
+        let off = AccountSettings {
+            enabled: false,
+            ..bob()
+        };
+        let (id, account) = store.save(&off, &CODECS).unwrap();
+        assert!(account.is_none());
+        assert!(store.accounts(&CODECS).unwrap().is_empty());
+        assert!(store.account(&id, &CODECS).unwrap().is_none());
+        let listed_off = &store.list().unwrap().accounts[0];
+        assert!(!listed_off.settings.enabled && listed_off.has_password);
+        let on = AccountSettings {
+            id: id.clone(),
+            password: String::new(),
+            ..bob()
+        };
+        assert!(store.save(&on, &CODECS).unwrap().1.is_some());
+        assert_eq!(store.accounts(&CODECS).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn removing_an_account_forgets_its_password_and_moves_the_default() {
+        let dir = TempDir::new("settings-remove");
+        let keyring = mock();
+        let store = store_in(&dir.0, &keyring);
+        let filed = AccountSettings {
+            password_storage: PasswordStorage::File,
+            ..settings()
+        };
+        let (alice, _) = store.save(&filed, &CODECS).unwrap();
+        let (bob_id, _) = store.save(&bob(), &CODECS).unwrap();
+        store.remove(&alice).unwrap();
+        assert!(!dir.0.join(format!("password-{alice}")).exists());
+        let list = store.list().unwrap();
+        assert_eq!(list.accounts.len(), 1);
+        assert_eq!(list.default_account, Some(bob_id.clone()));
+        store.remove(&bob_id).unwrap();
+        let fresh = store_in(&dir.0, &keyring);
+        assert_eq!(fresh.list().unwrap(), SavedAccounts::default());
+        // Its keyring entry went too: saving it again without a password is refused.
+        let (again, _) = fresh.save(&bob(), &CODECS).unwrap();
+        assert_ne!(again, bob_id, "ids are not reused");
+        assert_eq!(
+            store.remove("nope").unwrap_err().code,
+            ErrorCode::SettingsUnknownAccount
+        );
+    }
+
+    #[test]
+    fn the_first_version_file_is_read_as_one_account() {
+        let dir = TempDir::new("settings-v1");
+        let keyring = mock();
+        std::fs::write(
+            dir.0.join("settings.json"),
+            r#"{"display_name":"Alice","sip_address":"alice@example.com","auth_user":"",
+               "server":"wss://pbx.example.com","register_expires":600,
+               "password_storage":"file","trusted_certificate":null}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.0.join("password"), "old-pw").unwrap();
+        let store = store_in(&dir.0, &keyring);
+        let list = store.list().unwrap();
+        assert_eq!(list.default_account.as_deref(), Some("1"));
+        assert_eq!(list.accounts[0].settings.id, "1");
+        assert!(list.accounts[0].settings.enabled && list.accounts[0].has_password);
+        assert_eq!(
+            store.account("1", &CODECS).unwrap().unwrap().password,
+            "old-pw"
+        );
+        assert!(!dir.0.join("password").exists());
+        let (id, _) = store.save(&bob(), &CODECS).unwrap();
+        assert_eq!(id, "2");
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        assert!(text.contains("\"accounts\""), "{text}");
+        assert_eq!(store.list().unwrap().accounts.len(), 2);
     }
 
     #[test]
     fn trusting_a_certificate_pins_it_and_keeps_the_rest() {
         let dir = TempDir::new("settings-trust");
-        let keyring: Arc<keyring_core::CredentialStore> = keyring_core::mock::Store::new().unwrap();
+        let keyring = mock();
         let store = store_in(&dir.0, &keyring);
         assert_eq!(
             store
-                .trust(&"AB:".repeat(32)[..95], CODECS.to_vec())
+                .trust("1", &"AB:".repeat(32)[..95], &CODECS)
                 .unwrap_err()
                 .code,
-            ErrorCode::SettingsMissing
+            ErrorCode::SettingsUnknownAccount
         );
-        store.save(&settings(), CODECS.to_vec()).unwrap();
+        let (id, _) = store.save(&settings(), &CODECS).unwrap();
+        store.save(&bob(), &CODECS).unwrap();
         let fp = "ab".repeat(32);
-        let account = store.trust(&fp, CODECS.to_vec()).unwrap();
+        let account = store.trust(&id, &fp, &CODECS).unwrap().unwrap();
         let pinned = account.trusted_certificate.clone().unwrap();
         assert_eq!(pinned.len(), 95);
+        assert_eq!(account.password, "s3cret-pw");
+        let list = store.list().unwrap();
         assert_eq!(
-            store.load().unwrap().unwrap(),
+            list.accounts[0].settings,
             AccountSettings {
                 trusted_certificate: Some(pinned),
-                ..settings()
+                ..listed(&id, &settings())
             }
         );
+        assert_eq!(list.accounts[1].settings.trusted_certificate, None);
         let before = std::fs::read(store.path()).unwrap();
-        let e = store
-            .trust("not a fingerprint", CODECS.to_vec())
-            .unwrap_err();
+        let e = store.trust(&id, "not a fingerprint", &CODECS).unwrap_err();
         assert_eq!(e.code, ErrorCode::ConfigInvalidFingerprint);
         assert_eq!(std::fs::read(store.path()).unwrap(), before);
     }
@@ -349,9 +815,9 @@ mod tests {
     #[test]
     fn invalid_settings_are_refused_and_the_old_file_kept() {
         let dir = TempDir::new("settings-invalid");
-        let keyring: Arc<keyring_core::CredentialStore> = keyring_core::mock::Store::new().unwrap();
+        let keyring = mock();
         let store = store_in(&dir.0, &keyring);
-        store.save(&settings(), CODECS.to_vec()).unwrap();
+        let (id, _) = store.save(&settings(), &CODECS).unwrap();
         let before = std::fs::read(store.path()).unwrap();
         let bad = [
             AccountSettings {
@@ -366,30 +832,49 @@ mod tests {
                 register_expires: 5,
                 ..settings()
             },
-            AccountSettings {
-                password: String::new(),
-                ..settings()
-            },
         ];
         let codes: Vec<_> = bad
             .iter()
-            .map(|s| store.save(s, CODECS.to_vec()).unwrap_err().code)
+            .map(|s| {
+                let edit = AccountSettings {
+                    id: id.clone(),
+                    ..s.clone()
+                };
+                let new = s.clone();
+                let a = store.save(&edit, &CODECS).map(|_| ()).unwrap_err().code;
+                let b = store.save(&new, &CODECS).map(|_| ()).unwrap_err().code;
+                (a, b)
+            })
             .collect();
         assert_eq!(
             codes,
             [
-                ErrorCode::ConfigInvalidServer,
-                ErrorCode::ConfigInvalidUser,
-                ErrorCode::ConfigInvalidExpires,
-                ErrorCode::ConfigMissingPassword
+                (
+                    ErrorCode::ConfigInvalidServer,
+                    ErrorCode::ConfigInvalidServer
+                ),
+                (ErrorCode::ConfigInvalidUser, ErrorCode::ConfigInvalidUser),
+                (
+                    ErrorCode::ConfigInvalidExpires,
+                    ErrorCode::ConfigInvalidExpires
+                ),
             ]
         );
+        let no_password = AccountSettings {
+            sip_address: "carol@example.com".into(),
+            password: String::new(),
+            ..settings()
+        };
         assert_eq!(
-            store.save(&settings(), Vec::new()).unwrap_err().code,
+            store.save(&no_password, &CODECS).unwrap_err().code,
+            ErrorCode::ConfigMissingPassword
+        );
+        assert_eq!(
+            store.save(&settings(), &[]).unwrap_err().code,
             ErrorCode::ConfigNoCodecs
         );
         assert_eq!(std::fs::read(store.path()).unwrap(), before);
-        assert_eq!(store.load().unwrap(), Some(settings()));
+        assert_eq!(store.list().unwrap().accounts.len(), 1);
         assert!(!store.path().with_extension("json.tmp").exists());
     }
 
@@ -400,44 +885,53 @@ mod tests {
             &dir.0,
             SecretStore::with_keyring(&dir.0, Err("no bus".into())),
         );
-        let keyed = AccountSettings {
-            password_storage: PasswordStorage::Keyring,
-            ..settings()
-        };
-        let e = store.save(&keyed, CODECS.to_vec()).unwrap_err();
+        let e = store.save(&bob(), &CODECS).unwrap_err();
         assert_eq!(e.code, ErrorCode::SecretsUnavailable);
-        assert_eq!(store.load().unwrap(), None);
+        assert_eq!(store.list().unwrap(), SavedAccounts::default());
         assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0);
     }
 
     #[test]
-    fn the_password_is_never_in_the_settings_file() {
+    fn the_password_is_never_in_the_settings_file_nor_listed() {
         let dir = TempDir::new("settings-password");
-        let keyring: Arc<keyring_core::CredentialStore> = keyring_core::mock::Store::new().unwrap();
+        let keyring = mock();
         let store = store_in(&dir.0, &keyring);
+        let mut id = String::new();
         for storage in [PasswordStorage::Keyring, PasswordStorage::Session] {
             let s = AccountSettings {
+                id: id.clone(),
                 password_storage: storage,
                 ..settings()
             };
-            store.save(&s, CODECS.to_vec()).unwrap();
+            id = store.save(&s, &CODECS).unwrap().0;
             for entry in std::fs::read_dir(&dir.0).unwrap() {
                 let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
                 assert!(!text.contains("s3cret-pw"), "{storage:?}: {text}");
             }
+            let listed = format!("{:?}", store.list().unwrap());
+            assert!(!listed.contains("s3cret-pw"), "{listed}");
         }
         assert!(!format!("{:?}", settings()).contains("s3cret-pw"));
     }
 
     #[test]
-    fn a_corrupt_file_is_reported_not_replaced_by_load() {
+    fn a_corrupt_file_is_reported_not_replaced() {
         let dir = TempDir::new("settings-corrupt");
         let store = SettingsStore::with_secrets(
             &dir.0,
             SecretStore::with_keyring(&dir.0, Err("none".into())),
         );
-        std::fs::write(store.path(), "{not json").unwrap();
-        assert_eq!(store.load().unwrap_err().code, ErrorCode::SettingsCorrupt);
-        assert_eq!(std::fs::read_to_string(store.path()).unwrap(), "{not json");
+        for text in [
+            "{not json",
+            r#"{"version":2,"accounts":[{"id":"a/b","display_name":"","sip_address":"a@b","auth_user":"","server":"wss://b","register_expires":600}]}"#,
+        ] {
+            std::fs::write(store.path(), text).unwrap();
+            assert_eq!(store.list().unwrap_err().code, ErrorCode::SettingsCorrupt);
+            assert_eq!(
+                store.save(&settings(), &CODECS).unwrap_err().code,
+                ErrorCode::SettingsCorrupt
+            );
+            assert_eq!(std::fs::read_to_string(store.path()).unwrap(), text);
+        }
     }
 }

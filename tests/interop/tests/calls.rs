@@ -318,3 +318,70 @@ async fn attended_transfer_connects_carol_and_bob() {
         carol_rec.display()
     );
 }
+
+/// A real far end's INVITE with Replaces replaces a Wren call (RFC 3891): erin (one Wren)
+/// calls carol, then consults alice (another Wren, which answers), and transfers carol to
+/// alice. linphonec sends alice an INVITE with Replaces naming alice's call with erin: alice's
+/// Wren takes carol's call in its place without ringing, erin's Wren has no call left, and
+/// carol hears alice's tone.
+#[tokio::test]
+async fn an_invite_with_replaces_from_linphonec_replaces_the_call() {
+    const ALICE_HZ: f32 = 1500.0;
+    let lab = lab();
+    let (erin, mut erin_events, _) = engine(&lab, &["erin"]).await;
+    let (alice, mut alice_events, _) = engine(&lab, &["alice"]).await;
+    let carol = erin
+        .call(lab.get("CAROL_URI"), tone(WREN_HZ))
+        .await
+        .expect("call carol");
+    erin_events
+        .wait(&erin, "carol answers", |s| live(s, carol, false))
+        .await;
+    let domain = lab.get("WREN_LAB_DOMAIN").to_owned();
+    let to_alice = erin
+        .call(&format!("sip:alice@{domain}"), tone(WREN_HZ))
+        .await
+        .expect("consult alice");
+    let from_erin = alice_events.incoming().await;
+    alice
+        .answer(from_erin, tone(ALICE_HZ))
+        .await
+        .expect("alice answers");
+    erin_events
+        .wait(&erin, "alice answers, carol held", |s| {
+            live(s, to_alice, false) && held(s, carol)
+        })
+        .await;
+    let since = SystemTime::now();
+    erin.transfer_attended(carol, to_alice)
+        .await
+        .expect("transfer");
+    let snap = alice_events
+        .wait(&alice, "carol's call in place of erin's", |s| {
+            s.calls.len() == 1
+                && s.call(from_erin).is_none()
+                && s.calls[0].remote.contains("carol")
+                && live(s, s.calls[0].call, false)
+        })
+        .await;
+    let with_carol = snap.calls[0].call;
+    erin_events
+        .wait(&erin, "erin has no call left", |s| s.calls.is_empty())
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    alice.hangup(with_carol).await.expect("hang up carol");
+    alice_events
+        .wait(&alice, "no calls", |s| s.calls.is_empty())
+        .await;
+    erin.shutdown().await;
+    alice.shutdown().await;
+    let carol_rec = lab.recording("latest-linphone-rec", since).await;
+    let [c_alice] = tail_levels(&carol_rec, 2.0, &[ALICE_HZ])[..] else {
+        unreachable!()
+    };
+    assert!(
+        c_alice > -40.0,
+        "carol hears alice: {c_alice:.1} dBFS in {}",
+        carol_rec.display()
+    );
+}

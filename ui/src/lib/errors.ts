@@ -66,6 +66,8 @@ export const ERROR_TEXT: Readonly<Record<ErrorCode | UiErrorCode, string>> = {
   'settings.corrupt': 'The settings file is damaged; it was left as it is',
   'settings.io': 'The settings could not be saved',
   'settings.missing': 'Save the account first',
+  'settings.unknown_account': 'That account is no longer saved',
+  'settings.duplicate_account': 'Another account already has this SIP address',
   'secrets.unavailable': 'No secure password store (keyring) is available on this system',
   'secrets.failed': 'The password could not be stored or read',
   'history.failed': 'The call history could not be read or saved',

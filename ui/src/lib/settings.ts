@@ -10,7 +10,10 @@ export type SettingsErrors = Partial<Record<SettingsField, string>>;
 export const EXPIRES_MIN = 60;
 export const EXPIRES_MAX = 86_400;
 
+/** A new account's form: no id yet (saving mints one), enabled. */
 export const DEFAULT_SETTINGS: AccountSettings = {
+  id: '',
+  enabled: true,
   display_name: '',
   sip_address: '',
   auth_user: '',
@@ -67,15 +70,35 @@ function serverError(text: string): string | undefined {
   return undefined;
 }
 
-/** Every problem with the settings, by field; empty when they can be saved. */
-export function validateSettings(s: AccountSettings): SettingsErrors {
+/**
+ * `user@domain` of a SIP address, as the engine names the account (no `sip:`, each part
+ * trimmed); two saved accounts never share it.
+ */
+export function addressKey(sipAddress: string): string {
+  const t = sipAddress.trim().replace(/^sips?:/i, '');
+  const at = t.indexOf('@');
+  return at < 0 ? t.trim() : `${t.slice(0, at).trim()}@${t.slice(at + 1).trim()}`;
+}
+
+/** What the user calls the account: its display name, else its SIP address. */
+export function accountLabel(s: AccountSettings): string {
+  return s.display_name.trim() || s.sip_address;
+}
+
+/**
+ * Every problem with the settings, by field; empty when they can be saved. `passwordSaved`:
+ * the account has a password at hand, so an empty one keeps it.
+ */
+export function validateSettings(s: AccountSettings, passwordSaved: boolean): SettingsErrors {
   const errors: SettingsErrors = {};
   if (s.display_name.length > 64) errors.display_name = 'Keep the display name under 64 characters';
   else if (/["\p{Cc}]/u.test(s.display_name)) errors.display_name = 'The display name cannot contain quotes';
   const addr = sipAddressError(s.sip_address);
   if (addr) errors.sip_address = addr;
   if (/[\s@:]/.test(s.auth_user.trim())) errors.auth_user = 'The username cannot contain spaces, @ or :';
-  if (s.password === '') errors.password = 'Enter the password';
+  if (s.password === '' && !passwordSaved) {
+    errors.password = s.id === '' ? 'Enter the password' : 'Enter the password: it was not kept';
+  }
   const server = serverError(s.server);
   if (server) errors.server = server;
   const e = s.register_expires;
@@ -92,4 +115,5 @@ export const FIELD_OF_CODE: Readonly<Partial<Record<ErrorCode | UiErrorCode, Set
   'config.invalid_domain': 'sip_address',
   'config.missing_password': 'password',
   'config.invalid_expires': 'register_expires',
+  'settings.duplicate_account': 'sip_address',
 };

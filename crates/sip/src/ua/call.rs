@@ -13,6 +13,9 @@ pub(super) enum CancelState {
     Sent,
 }
 
+/// Most early dialogs remembered per call (a forking proxy may create one per branch).
+const MAX_EARLY: usize = 16;
+
 #[derive(Debug)]
 pub(super) enum CallState {
     /// Our INVITE is in flight (transaction `branch`).
@@ -21,6 +24,9 @@ pub(super) enum CallState {
         local_tag: Tag,
         cancel: CancelState,
         provisional: bool,
+        /// The far ends' tags of the early dialogs our 1xx created (RFC 3261 §12.1.2), for
+        /// an INVITE with Replaces naming one (RFC 3891 §3). At most [`MAX_EARLY`].
+        early: Vec<Tag>,
     },
     /// An INVITE arrived in server transaction `branch`; not answered yet.
     Incoming {
@@ -231,6 +237,7 @@ impl UserAgent {
                 local_tag,
                 cancel: CancelState::None,
                 provisional: false,
+                early: Vec::new(),
             },
             auth: Authenticator::new(&self.cfg.credentials),
             local_sdp: offer,
@@ -474,12 +481,18 @@ impl UserAgent {
                 CallState::Calling {
                     provisional,
                     cancel,
+                    early,
                     ..
                 },
                 100..=199,
             ) => {
                 let first = !*provisional;
                 *provisional = true;
+                if let Some(tag) = resp.header_to_tag() {
+                    if !early.contains(&tag) && early.len() < MAX_EARLY {
+                        early.push(tag);
+                    }
+                }
                 let cancel_now = first && matches!(cancel, CancelState::Pending);
                 if code != StatusCode::TRYING {
                     let sdp = (!resp.body.is_empty()).then(|| resp.body.clone());

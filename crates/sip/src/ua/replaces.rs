@@ -1,5 +1,6 @@
 //! Replaces (RFC 3891) and the Refer-To of an attended transfer (RFC 5589 §7).
 
+use super::call::CallState;
 use super::{CallHandle, UserAgent};
 use crate::dialog::Dialog;
 use crate::message::{HeadersExt, Request};
@@ -92,26 +93,45 @@ fn unescape(text: &str) -> Option<String> {
     (!s.chars().any(char::is_control)).then_some(s)
 }
 
-/// A parsed Replaces value: Call-ID, to-tag, from-tag.
-fn parse(value: &str) -> Option<(SipCallId, Tag, Tag)> {
+/// A parsed Replaces value (RFC 3891 §6.1).
+#[derive(Debug, PartialEq)]
+struct Target {
+    call_id: SipCallId,
+    /// The tag on our side of the dialog.
+    to_tag: Tag,
+    /// The far end's.
+    from_tag: Tag,
+    /// Replace the dialog only while it is early.
+    early_only: bool,
+}
+
+fn parse(value: &str) -> Option<Target> {
     let mut parts = value.split(';').map(str::trim);
     let call_id = SipCallId::new(parts.next().filter(|c| !c.is_empty())?);
-    let (mut to_tag, mut from_tag) = (None, None);
+    let (mut to_tag, mut from_tag, mut early_only) = (None, None, false);
     for p in parts {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
         match k.trim().to_ascii_lowercase().as_str() {
             "to-tag" => to_tag = Some(Tag::new(v.trim())),
             "from-tag" => from_tag = Some(Tag::new(v.trim())),
-            _ => {} // early-only and extensions
+            "early-only" => early_only = true,
+            _ => {} // extensions
         }
     }
-    Some((call_id, to_tag?, from_tag?))
+    Some(Target {
+        call_id,
+        to_tag: to_tag?,
+        from_tag: from_tag?,
+        early_only,
+    })
 }
 
 impl UserAgent {
-    /// The confirmed call an INVITE's Replaces names, `None` without Replaces, or the status
-    /// to refuse it with: 400 for several or a malformed one, 481 when no confirmed call of
-    /// ours matches (RFC 3891 §3).
+    /// The call an INVITE's Replaces names, `None` without Replaces, or the status to refuse
+    /// it with (RFC 3891 §3): 400 for several or a malformed one; for a confirmed dialog the
+    /// call (486 if the header says early-only); for an early dialog of a call we placed the
+    /// call (its owner cancels it when the new one is taken); 481 for an early dialog we are
+    /// answering or no dialog at all; 603 for a dialog that has ended.
     pub(super) fn replaced_call(&self, req: &Request) -> Result<Option<CallHandle>, StatusCode> {
         let mut values = req.headers().get_raw(&replaces_name());
         let Some(value) = values.next() else {
@@ -120,17 +140,30 @@ impl UserAgent {
         if values.next().is_some() {
             return Err(StatusCode::BAD_REQUEST);
         }
-        let (call_id, to_tag, from_tag) = parse(value.as_str()).ok_or(StatusCode::BAD_REQUEST)?;
-        self.calls
-            .iter()
-            .filter(|c| !c.ended)
-            .find(|c| {
-                c.confirmed_dialog().is_some_and(|d| {
-                    d.call_id == call_id && d.local_tag == to_tag && d.remote_tag == from_tag
-                })
-            })
-            .map(|c| Some(c.handle))
-            .ok_or(StatusCode::CALL_DOES_NOT_EXIST)
+        let target = parse(value.as_str()).ok_or(StatusCode::BAD_REQUEST)?;
+        let Some(call) = self.calls.iter().find(|c| c.call_id == target.call_id) else {
+            return Err(StatusCode::CALL_DOES_NOT_EXIST);
+        };
+        let tags =
+            |local: &Tag, remote: &Tag| *local == target.to_tag && *remote == target.from_tag;
+        match &call.state {
+            _ if call.ended => Err(StatusCode::DECLINE),
+            CallState::Answering { dialog, .. } | CallState::Confirmed { dialog, .. }
+                if tags(&dialog.local_tag, &dialog.remote_tag) =>
+            {
+                if target.early_only {
+                    Err(StatusCode::BUSY_HERE)
+                } else {
+                    Ok(Some(call.handle))
+                }
+            }
+            CallState::Calling {
+                local_tag, early, ..
+            } if early.iter().any(|remote| tags(local_tag, remote)) => Ok(Some(call.handle)),
+            // Only the UA that placed an early call may have it replaced.
+            CallState::Terminating => Err(StatusCode::DECLINE),
+            _ => Err(StatusCode::CALL_DOES_NOT_EXIST),
+        }
     }
 }
 
@@ -144,12 +177,14 @@ mod tests {
         let v = "98732@sip.example.com;from-tag=r33th4x0r;to-tag=ff87ff";
         assert_eq!(
             parse(v),
-            Some((
-                "98732@sip.example.com".into(),
-                "ff87ff".into(),
-                "r33th4x0r".into()
-            ))
+            Some(Target {
+                call_id: "98732@sip.example.com".into(),
+                to_tag: "ff87ff".into(),
+                from_tag: "r33th4x0r".into(),
+                early_only: false,
+            })
         );
+        assert!(parse(&format!("{v};early-only")).unwrap().early_only);
         assert_eq!(parse("abc;to-tag=x"), None);
         assert_eq!(escape_hvalue("a@b;to-tag=1"), "a%40b%3Bto-tag%3D1");
         assert_eq!(

@@ -907,3 +907,137 @@ fn allow_lists_refer_and_notify() {
         "{allow}"
     );
 }
+
+/// A new INVITE from carol (outside any dialog, a new transaction each time) with
+/// `Replaces: {replaces}`.
+fn replacing_invite(replaces: &str) -> Vec<u8> {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let body = sdp("sendrecv");
+    let mut text = format!(
+        "INVITE sip:alice@a.invalid;transport=ws SIP/2.0\r\n\
+         Via: SIP/2.0/WSS carol.invalid;branch=z9hG4bKcarol{n}\r\nMax-Forwards: 70\r\n\
+         From: <sip:carol@wren.lab>;tag=ct{n}\r\nTo: <sip:alice@wren.lab>\r\n\
+         Call-ID: carol-replacing-{n}\r\nCSeq: 1 INVITE\r\n\
+         Contact: <sip:carol@192.0.2.7;transport=ws>\r\nReplaces: {replaces}\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    text.extend_from_slice(&body);
+    text
+}
+
+/// The tag in a From or To header value.
+fn tag_of(header: &str) -> &str {
+    header.split(";tag=").nth(1).expect("a tag")
+}
+
+/// What the UA does with carol's INVITE: `Ok(replaced call)` or the status it refused with.
+fn offer_replacing(p: &mut Peer, replaces: &str) -> Result<Option<CallHandle>, u16> {
+    p.input(&replacing_invite(replaces));
+    let events = p.events();
+    if let [UaEvent::IncomingCall { replaces, .. }] = &events[..] {
+        return Ok(*replaces);
+    }
+    assert!(events.is_empty(), "{events:?}");
+    let refused: Vec<u16> = responses(&p.sent())
+        .iter()
+        .map(|r| r.code().as_u16())
+        .filter(|c| *c >= 200)
+        .collect();
+    match refused[..] {
+        [code] => Err(code),
+        _ => panic!("neither taken nor refused once: {refused:?}"),
+    }
+}
+
+#[test]
+fn replaces_takes_a_confirmed_call_unless_early_only() {
+    // RFC 3891 §3: the dialog is named from our side: to-tag ours, from-tag the far end's.
+    let mut p = Peer::caller(71);
+    let (ours, theirs) = (tag_of(&p.near).to_owned(), tag_of(&p.far).to_owned());
+    let named = format!("{};to-tag={ours};from-tag={theirs}", p.call_id);
+    assert_eq!(
+        offer_replacing(&mut p, &format!("{named};early-only")),
+        Err(486)
+    );
+    let mut p = Peer::caller(71);
+    assert_eq!(offer_replacing(&mut p, &named), Ok(Some(p.call)));
+    // The tags swapped (the far end's view) name no dialog of ours.
+    let mut p = Peer::caller(71);
+    let swapped = format!("{};to-tag={theirs};from-tag={ours}", p.call_id);
+    assert_eq!(offer_replacing(&mut p, &swapped), Err(481));
+}
+
+#[test]
+fn replaces_takes_an_early_call_we_placed_but_not_one_ringing_here() {
+    let mut ua = UserAgent::new(config("alice"), 72);
+    let now = Instant::now();
+    let call = ua.invite(now, "bob", sdp("sendrecv")).unwrap();
+    let mut p = Peer::new(ua, now, call, ["<sip:e1;lr>", "<sip:e2;lr>"]);
+    let invite = only_request(&p.sent(), "INVITE");
+    let ringing = Response::to_request(
+        &invite.method,
+        &invite.headers,
+        StatusCode::RINGING,
+        Some(&Tag::new("early-bob")),
+    );
+    p.input(&ringing.to_bytes());
+    p.events();
+    let ours = tag_of(invite.raw(&Name::FROM).unwrap()).to_owned();
+    let early = format!("{};to-tag={ours};from-tag=early-bob", invite.call_id());
+    assert_eq!(offer_replacing(&mut p, &early), Ok(Some(call)));
+    // Another far tag is another (unknown) early dialog.
+    let other = format!("{};to-tag={ours};from-tag=someone-else", invite.call_id());
+    assert_eq!(offer_replacing(&mut p, &other), Err(481));
+
+    // An incoming call still ringing here can't be replaced by a third party: 481.
+    let mut p = Peer::new(
+        UserAgent::new(config("alice"), 73),
+        Instant::now(),
+        CallHandle(0),
+        ["<sip:e1;lr>", "<sip:e2;lr>"],
+    );
+    p.far = "<sip:bob@wren.lab>;tag=bt".into();
+    p.near = "<sip:alice@wren.lab>".into();
+    p.call_id = "ringing-here".into();
+    let offer = sdp("sendrecv");
+    let invite = p.far_text(
+        "INVITE",
+        1,
+        "z9hG4bKring",
+        "Content-Type: application/sdp\r\n",
+        &offer,
+    );
+    p.input(&invite);
+    let [UaEvent::IncomingCall { call, .. }] = p.events()[..] else {
+        panic!("no incoming call")
+    };
+    p.ua.ringing(p.now, call).unwrap();
+    let ring = only_response(&p.sent(), 180);
+    let ours = tag_of(ring.raw(&Name::TO).unwrap()).to_owned();
+    assert_eq!(
+        offer_replacing(&mut p, &format!("ringing-here;to-tag={ours};from-tag=bt")),
+        Err(481)
+    );
+}
+
+#[test]
+fn replaces_naming_a_call_being_hung_up_gets_603() {
+    let mut p = Peer::caller(74);
+    let named = format!(
+        "{};to-tag={};from-tag={}",
+        p.call_id,
+        tag_of(&p.near),
+        tag_of(&p.far)
+    );
+    p.ua.hangup(p.now, p.call).unwrap();
+    only_request(&p.sent(), "BYE");
+    assert_eq!(offer_replacing(&mut p, &named), Err(603));
+    // And a Call-ID we never saw: 481.
+    assert_eq!(
+        offer_replacing(&mut p, "nobody;to-tag=a;from-tag=b"),
+        Err(481)
+    );
+}

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { CallState } from '../bindings/CallState';
+import { DEFAULT_SETTINGS } from '../settings';
 import { engineError, MockBackend } from './mock';
+import type { AccountSettings } from './types';
 
 const ACTIVE: CallState = { state: 'active', codec: 'opus', muted: false, held: false, remote_held: false, conference: false };
 
@@ -24,13 +26,13 @@ async function twoCalls() {
 }
 
 describe('MockBackend, the fake engine the UI tests run against', () => {
-  it('adds accounts, the first saved settings being the default', async () => {
+  it('adds accounts, the first saved one being the default', async () => {
     const mock = new MockBackend();
     expect(mock.engineState.accounts).toEqual([]);
     await expect(mock.call('100', null)).rejects.toMatchObject({ code: 'engine.not_configured', fault: 'user' });
     const work = mock.addAccount('work@example.org');
     expect(mock.engineState.accounts).toEqual([
-      { account: work, name: 'work@example.org', default: false, connection: { state: 'connected' }, registration: { state: 'registered', expires: 600 } },
+      { account: work, name: 'work@example.org', default: true, connection: { state: 'connected' }, registration: { state: 'registered', expires: 600 } },
     ]);
     await expect(mock.call('100', 9)).rejects.toMatchObject({ code: 'engine.no_such_account', fault: 'user' });
     const call = await mock.call('100', work);
@@ -89,6 +91,95 @@ describe('MockBackend, the fake engine the UI tests run against', () => {
       ['sip:bob@example.com', 'transferred'],
       ['sip:carol@example.com', 'transferred'],
     ]);
+  });
+});
+
+const alice: AccountSettings = {
+  ...DEFAULT_SETTINGS,
+  sip_address: 'alice@example.com',
+  password: 'secret',
+  server: 'wss://sip.example.com',
+};
+const work: AccountSettings = { ...alice, sip_address: 'work@example.org', password: 'w0rk' };
+
+describe('MockBackend, the settings store the UI tests run against', () => {
+  it('mints ids 1, 2, ... and never reuses one', async () => {
+    const mock = new MockBackend();
+    expect(await mock.saveAccount(alice)).toBe('1');
+    expect(await mock.saveAccount(work)).toBe('2');
+    await mock.removeAccount('2');
+    expect(await mock.saveAccount(work)).toBe('3');
+    expect(mock.saved.map((a) => a.id)).toEqual(['1', '3']);
+  });
+
+  it('lists accounts without passwords, saying whether one is at hand and where each runs', async () => {
+    const mock = new MockBackend({ accounts: [alice, { ...work, password: '' }] });
+    expect(await mock.listAccounts()).toEqual({
+      accounts: [
+        { settings: { ...alice, id: '1', password: '' }, has_password: true, engine: 1 },
+        { settings: { ...work, id: '2', password: '' }, has_password: false, engine: null },
+      ],
+      default_account: '1',
+    });
+  });
+
+  it('keeps the saved password when an empty one is saved, and needs one for a new account', async () => {
+    const mock = new MockBackend({ accounts: [alice] });
+    await mock.saveAccount({ ...alice, id: '1', display_name: 'Alice', password: '' });
+    expect(mock.saved[0]).toMatchObject({ display_name: 'Alice', password: 'secret' });
+    await expect(mock.saveAccount({ ...work, password: '' })).rejects.toMatchObject({ code: 'config.missing_password', fault: 'user' });
+    await expect(mock.saveAccount({ ...work, id: '9' })).rejects.toMatchObject({ code: 'settings.unknown_account', fault: 'user' });
+  });
+
+  it('refuses a second account with the same SIP address', async () => {
+    const mock = new MockBackend({ accounts: [alice, work] });
+    await expect(mock.saveAccount({ ...alice, password: 'x', sip_address: 'sip:alice@example.com' })).rejects.toMatchObject({
+      code: 'settings.duplicate_account',
+      fault: 'user',
+    });
+    await expect(mock.saveAccount({ ...work, id: '2', sip_address: 'alice@example.com' })).rejects.toMatchObject({
+      code: 'settings.duplicate_account',
+    });
+    // Its own address is not a duplicate.
+    await expect(mock.saveAccount({ ...alice, id: '1', password: '' })).resolves.toBe('1');
+  });
+
+  it('makes the first account the default and passes the default on when it is removed', async () => {
+    const mock = new MockBackend();
+    await mock.saveAccount(alice);
+    await mock.saveAccount(work);
+    expect(mock.defaultId).toBe('1');
+    await mock.setDefaultAccount('2');
+    expect(mock.defaultId).toBe('2');
+    expect(mock.engineState.accounts.map((a) => [a.name, a.default])).toEqual([['alice@example.com', false], ['work@example.org', true]]);
+    await mock.removeAccount('2');
+    expect(mock.defaultId).toBe('1');
+    expect(mock.engineState.accounts.map((a) => [a.name, a.default])).toEqual([['alice@example.com', true]]);
+    await mock.removeAccount('1');
+    expect(mock.defaultId).toBeNull();
+    await expect(mock.setDefaultAccount('1')).rejects.toMatchObject({ code: 'settings.unknown_account' });
+  });
+
+  it('takes a disabled account out of the engine, ending its calls, and registers it again when enabled', async () => {
+    const mock = new MockBackend({ accounts: [alice] });
+    const id = await mock.saveAccount(work);
+    const engine = mock.engineIdOf(id)!;
+    await mock.call('100', engine);
+    await mock.saveAccount({ ...work, id, password: '', enabled: false });
+    expect(mock.engineState.accounts.map((a) => a.name)).toEqual(['alice@example.com']);
+    expect(mock.engineState.calls).toEqual([]);
+    expect(mock.engineIdOf(id)).toBeNull();
+    await mock.saveAccount({ ...work, id, password: '', enabled: true });
+    const back = mock.engineState.accounts.find((a) => a.name === 'work@example.org');
+    expect(back).toMatchObject({ connection: { state: 'connected' }, registration: { state: 'registered' } });
+    expect(back?.account).not.toBe(engine);
+  });
+
+  it('pins a certificate for the engine account it is asked for', async () => {
+    const mock = new MockBackend({ accounts: [alice, work] });
+    await mock.trustCertificate(2, 'AB:CD');
+    expect(mock.saved.map((a) => a.trusted_certificate)).toEqual([null, 'AB:CD']);
+    await expect(mock.trustCertificate(7, 'AB:CD')).rejects.toMatchObject({ code: 'settings.unknown_account' });
   });
 });
 

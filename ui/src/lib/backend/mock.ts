@@ -12,6 +12,7 @@ import type { EventKind } from '../bindings/EventKind';
 import type { Fault } from '../bindings/Fault';
 import type { Snapshot } from '../bindings/Snapshot';
 import { DEFAULT_PREFERENCES, validatePreferences } from '../preferences';
+import { addressKey, DEFAULT_SETTINGS, validateSettings, type SettingsField } from '../settings';
 import { applyEvent } from '../state/projection';
 import {
   BackendError,
@@ -22,6 +23,7 @@ import {
   type HistoryEntry,
   type Levels,
   type Preferences,
+  type SavedAccounts,
   type Unsubscribe,
 } from './types';
 
@@ -102,6 +104,8 @@ export const FAULT_OF: Readonly<Record<ErrorCode, Fault>> = {
   'settings.corrupt': 'ours',
   'settings.io': 'ours',
   'settings.missing': 'user',
+  'settings.unknown_account': 'user',
+  'settings.duplicate_account': 'user',
   'secrets.unavailable': 'ours',
   'secrets.failed': 'ours',
   'history.failed': 'ours',
@@ -117,6 +121,14 @@ export const FAULT_OF: Readonly<Record<ErrorCode, Fault>> = {
   'cli.no_incoming_call': 'peer',
   'cli.hangup_timeout': 'peer',
   'cli.internal': 'ours',
+};
+
+/** The code the engine refuses a bad field of an account with (`AccountInput::validate`). */
+const CODE_OF_FIELD: Readonly<Partial<Record<SettingsField, ErrorCode>>> = {
+  sip_address: 'config.invalid_user',
+  password: 'config.missing_password',
+  server: 'config.invalid_server',
+  register_expires: 'config.invalid_expires',
 };
 
 /** Whether `code` is one of the engine's codes. */
@@ -162,8 +174,13 @@ class Feed<T> {
 export class MockBackend implements Backend {
   /** Commands received, in order. */
   readonly sent: Sent[] = [];
-  /** Settings as stored (what `loadSettings` returns). */
-  stored: AccountSettings | null;
+  /**
+   * The saved accounts as the settings store keeps them, in the order they were added, each
+   * with its password ('' when it is not at hand).
+   */
+  saved: AccountSettings[];
+  /** The id of the saved default account. */
+  defaultId: string | null;
   /** Preferences as stored. */
   preferences: Preferences;
   /** What `listDevices` returns. */
@@ -179,33 +196,41 @@ export class MockBackend implements Backend {
   private dialFeed = new Feed<DialRequest>();
   private historyFeed = new Feed<void>();
   private failures = new Map<string, EngineError>();
+  /** Each saved account running in the engine: its settings id to its engine id. */
+  private running = new Map<string, AccountId>();
+  /** Settings ids are never reused, like the store's. */
+  private nextId = 1;
   private nextAccount = 1;
   private nextCall = 1;
   private nextEntry = 1;
 
+  /**
+   * `accounts` are saved already (an empty id gets one; the first is the default); the
+   * enabled ones with a password are in the engine, not yet connected, as after a start.
+   */
   constructor(
     opts: {
-      settings?: AccountSettings | null;
-      snapshot?: Snapshot;
+      accounts?: AccountSettings[];
       preferences?: Preferences;
       devices?: Devices;
       history?: HistoryEntry[];
     } = {},
   ) {
-    this.stored = opts.settings ?? null;
-    if (opts.snapshot) this.engine = structuredClone(opts.snapshot);
-    else if (this.stored) {
-      // Saved settings are an account the engine starts with, not yet connected.
+    const given = opts.accounts ?? [];
+    this.nextId = Math.max(0, ...given.map((a) => Number(a.id)).filter(Number.isInteger)) + 1;
+    this.saved = given.map((a) => ({ ...a, id: a.id || String(this.nextId++) }));
+    this.defaultId = this.saved[0]?.id ?? null;
+    for (const a of this.saved.filter((x) => x.enabled && x.password !== '')) {
+      const account = this.nextAccount++;
+      this.running.set(a.id, account);
       this.engine.accounts.push({
-        account: 1,
-        name: this.stored.sip_address,
-        default: true,
+        account,
+        name: addressKey(a.sip_address),
+        default: a.id === this.defaultId,
         connection: { state: 'connecting' },
         registration: { state: 'unregistered' },
       });
     }
-    this.nextAccount = Math.max(0, ...this.engine.accounts.map((a) => a.account)) + 1;
-    this.nextCall = Math.max(0, ...this.engine.calls.map((c) => c.call)) + 1;
     this.preferences = structuredClone(opts.preferences ?? DEFAULT_PREFERENCES);
     this.devices = structuredClone(opts.devices ?? { inputs: ['Built-in Microphone'], outputs: ['Built-in Speakers'] });
     this.entries = structuredClone(opts.history ?? []);
@@ -241,12 +266,21 @@ export class MockBackend implements Backend {
     return ev;
   }
 
-  /** Adds an account, connected and registered (as saving a second account would). */
+  /**
+   * Saves an account for `name` (`user@domain`) and runs it, connected and registered, as
+   * the settings screen would; `default` makes it the default.
+   */
   addAccount(name: string, opts: { default?: boolean } = {}): AccountId {
-    const account = this.nextAccount++;
-    this.emit({ type: 'account_added', account, name, default: opts.default ?? false });
-    this.connectAndRegister(account);
-    return account;
+    const domain = name.slice(name.indexOf('@') + 1);
+    const id = this.put({ ...DEFAULT_SETTINGS, sip_address: name, password: 'secret', server: `wss://${domain}` });
+    if (opts.default) this.makeDefault(id);
+    // `put` runs an enabled account that has a password.
+    return this.running.get(id)!;
+  }
+
+  /** The engine id of saved account `id`, while it runs. */
+  engineIdOf(id: string): AccountId | null {
+    return this.running.get(id) ?? null;
   }
 
   /**
@@ -472,30 +506,97 @@ export class MockBackend implements Backend {
     this.end(to, 'transferred');
   }
 
-  async loadSettings(): Promise<AccountSettings | null> {
-    this.record('load_settings');
-    return this.stored === null ? null : { ...this.stored };
+  async listAccounts(): Promise<SavedAccounts> {
+    this.record('list_accounts');
+    return {
+      accounts: this.saved.map((a) => ({
+        settings: { ...a, password: '' },
+        has_password: a.password !== '',
+        engine: this.engineIdOf(a.id),
+      })),
+      default_account: this.defaultId,
+    };
   }
 
-  async saveSettings(settings: AccountSettings): Promise<void> {
-    this.record('save_settings', settings);
-    this.stored = { ...settings };
-    // The settings screen edits the first account.
-    const first = this.engine.accounts[0];
-    const account = first?.account ?? this.nextAccount++;
-    this.emit({ type: 'account_added', account, name: settings.sip_address, default: first?.default ?? true });
+  async saveAccount(settings: AccountSettings): Promise<string> {
+    this.record('save_account', settings);
+    return this.put(settings);
+  }
+
+  async removeAccount(id: string): Promise<void> {
+    this.record('remove_account', id);
+    const gone = this.savedAccount(id);
+    this.apply({ ...gone, enabled: false });
+    this.saved = this.saved.filter((a) => a !== gone);
+    if (this.defaultId === id) this.makeDefault(this.saved[0]?.id ?? null);
+  }
+
+  async setDefaultAccount(id: string): Promise<void> {
+    this.record('set_default_account', id);
+    this.makeDefault(this.savedAccount(id).id);
+  }
+
+  async trustCertificate(account: AccountId, sha256: string): Promise<void> {
+    this.record('trust_certificate', account, sha256);
+    const id = [...this.running].find(([, running]) => running === account)?.[0];
+    if (id === undefined) throw refusal('settings.unknown_account', 'that account is not running');
+    this.saved = this.saved.map((a) => (a.id === id ? { ...a, trusted_certificate: sha256 } : a));
     this.connectAndRegister(account);
   }
 
-  async trustCertificate(sha256: string): Promise<void> {
-    this.record('trust_certificate', sha256);
-    if (this.stored) this.stored = { ...this.stored, trusted_certificate: sha256 };
-    const refused = this.engine.accounts.filter(
-      (a) => a.connection.state === 'disconnected' && a.connection.certificate?.sha256 === sha256,
-    );
-    for (const { account } of refused.length > 0 ? refused : this.engine.accounts.slice(0, 1)) {
-      this.connectAndRegister(account);
+  private savedAccount(id: string): AccountSettings {
+    const a = this.saved.find((x) => x.id === id);
+    if (!a) throw refusal('settings.unknown_account', `no saved account has the id ${id}`);
+    return a;
+  }
+
+  /**
+   * Validates and stores like the settings store (an empty password keeps the saved one;
+   * one account per address), then applies the account to the engine. Returns its id.
+   */
+  private put(settings: AccountSettings): string {
+    const old = settings.id === '' ? undefined : this.savedAccount(settings.id);
+    const password = settings.password || (old?.password ?? '');
+    const problem = Object.entries(validateSettings({ ...settings, password }, false))[0];
+    if (problem) throw refusal(CODE_OF_FIELD[problem[0] as SettingsField] ?? 'settings.invalid', problem[1]);
+    const key = addressKey(settings.sip_address);
+    if (this.saved.some((a) => a.id !== settings.id && addressKey(a.sip_address) === key)) {
+      throw refusal('settings.duplicate_account', 'another account already has this SIP address');
     }
+    const stored = { ...settings, id: old?.id ?? String(this.nextId++), password };
+    this.saved = old ? this.saved.map((a) => (a === old ? stored : a)) : [...this.saved, stored];
+    this.defaultId ??= stored.id;
+    this.apply(stored);
+    return stored.id;
+  }
+
+  /**
+   * Puts a saved account into the engine (added, or changed in place) and registers it; a
+   * disabled one, or one without a password, is taken out and its calls end.
+   */
+  private apply(a: AccountSettings): void {
+    const running = this.running.get(a.id);
+    if (!a.enabled || a.password === '') {
+      if (running === undefined) return;
+      for (const c of this.engine.calls.filter((x) => x.account === running)) {
+        this.end(c.call, c.state.state === 'active' ? 'completed' : 'cancelled');
+      }
+      this.running.delete(a.id);
+      this.emit({ type: 'account_removed', account: running });
+      return;
+    }
+    const account = running ?? this.nextAccount++;
+    this.running.set(a.id, account);
+    this.emit({ type: 'account_added', account, name: addressKey(a.sip_address), default: a.id === this.defaultId });
+    this.connectAndRegister(account);
+  }
+
+  /** Makes saved account `id` the default, in the engine too when it runs there. */
+  private makeDefault(id: string | null): void {
+    this.defaultId = id;
+    const account = id === null ? undefined : this.running.get(id);
+    const running = this.engine.accounts.find((a) => a.account === account);
+    if (running) this.emit({ type: 'account_added', account: running.account, name: running.name, default: true });
   }
 
   async loadPreferences(): Promise<Preferences> {

@@ -3,6 +3,7 @@ import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EngineEvent } from '../bindings/EngineEvent';
 import { DEFAULT_PREFERENCES } from '../preferences';
+import { DEFAULT_SETTINGS } from '../settings';
 import {
   DEVICES_CHANGED_EVENT,
   DIAL_REQUEST_EVENT,
@@ -34,12 +35,35 @@ describe('TauriBackend', () => {
     await b.hangup(4);
     await b.setMuted(4, true);
     await b.sendDtmf(4, '5');
-    await b.saveSettings({ display_name: '', sip_address: 'a@b', auth_user: '', password: 'p', server: 'wss://b', register_expires: 600, password_storage: 'keyring', trusted_certificate: null });
-    expect(seen.map(([c]) => c)).toEqual(['snapshot', 'register', 'call', 'call', 'answer', 'reject', 'hangup', 'set_muted', 'send_dtmf', 'save_settings']);
+    expect(seen.map(([c]) => c)).toEqual(['snapshot', 'register', 'call', 'call', 'answer', 'reject', 'hangup', 'set_muted', 'send_dtmf']);
     expect(seen[2][1]).toEqual({ target: 'sip:bob@example.com', account: null });
     expect(seen[3][1]).toEqual({ target: 'sip:bob@example.com', account: 2 });
     expect(seen[7][1]).toEqual({ call: 4, muted: true });
-    expect(seen[9][1]).toMatchObject({ settings: { sip_address: 'a@b', password_storage: 'keyring' } });
+  });
+
+  it('invokes the account commands by name with their arguments', async () => {
+    const seen: [string, unknown][] = [];
+    const listed = { accounts: [], default_account: null };
+    mockIPC((cmd, args) => {
+      seen.push([cmd, args]);
+      if (cmd === 'list_accounts') return listed;
+      if (cmd === 'save_account') return '3';
+      return null;
+    });
+    const b = new TauriBackend();
+    const settings = { ...DEFAULT_SETTINGS, sip_address: 'a@b', password: 'p', server: 'wss://b' };
+    expect(await b.listAccounts()).toEqual(listed);
+    expect(await b.saveAccount(settings)).toBe('3');
+    await b.removeAccount('2');
+    await b.setDefaultAccount('3');
+    await b.trustCertificate(5, 'AB:CD');
+    expect(seen.map(([c, a]) => [c, a ?? {}])).toEqual([
+      ['list_accounts', {}],
+      ['save_account', { settings }],
+      ['remove_account', { id: '2' }],
+      ['set_default_account', { id: '3' }],
+      ['trust_certificate', { account: 5, sha256: 'AB:CD' }],
+    ]);
   });
 
   it('invokes the commands of several calls by name with their arguments', async () => {
@@ -74,7 +98,6 @@ describe('TauriBackend', () => {
     const b = new TauriBackend();
     await b.setHeld(4, true);
     await b.transfer(4, 'sip:carol@example.com');
-    await b.trustCertificate('AB:CD');
     expect(await b.loadPreferences()).toEqual(DEFAULT_PREFERENCES);
     await b.savePreferences(DEFAULT_PREFERENCES);
     expect(await b.listDevices()).toEqual({ inputs: ['Mic'], outputs: [] });
@@ -85,7 +108,6 @@ describe('TauriBackend', () => {
     expect(seen.map(([c, a]) => [c, a ?? {}])).toEqual([
       ['set_held', { call: 4, held: true }],
       ['transfer', { call: 4, target: 'sip:carol@example.com' }],
-      ['trust_certificate', { sha256: 'AB:CD' }],
       ['load_preferences', {}],
       ['save_preferences', { preferences: DEFAULT_PREFERENCES }],
       ['list_devices', {}],

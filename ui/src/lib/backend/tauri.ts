@@ -15,6 +15,7 @@ import {
   type HistoryEntry,
   type Levels,
   type Preferences,
+  type SavedAccounts,
   type Unsubscribe,
 } from './types';
 
@@ -99,16 +100,24 @@ export class TauriBackend implements Backend {
     return command('transfer_attended', { call, to });
   }
 
-  loadSettings(): Promise<AccountSettings | null> {
-    return command('load_settings');
+  listAccounts(): Promise<SavedAccounts> {
+    return command('list_accounts');
   }
 
-  saveSettings(settings: AccountSettings): Promise<void> {
-    return command('save_settings', { settings });
+  saveAccount(settings: AccountSettings): Promise<string> {
+    return command('save_account', { settings });
   }
 
-  trustCertificate(sha256: string): Promise<void> {
-    return command('trust_certificate', { sha256 });
+  removeAccount(id: string): Promise<void> {
+    return command('remove_account', { id });
+  }
+
+  setDefaultAccount(id: string): Promise<void> {
+    return command('set_default_account', { id });
+  }
+
+  trustCertificate(account: AccountId, sha256: string): Promise<void> {
+    return command('trust_certificate', { account, sha256 });
   }
 
   loadPreferences(): Promise<Preferences> {

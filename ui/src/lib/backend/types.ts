@@ -9,12 +9,15 @@ import type { EngineError } from '../bindings/EngineError';
 import type { EngineEvent } from '../bindings/EngineEvent';
 import type { Snapshot } from '../bindings/Snapshot';
 import type { AccountSettings } from '../bindings/AccountSettings';
+import type { SavedAccounts } from '../bindings/SavedAccounts';
 import type { HistoryEntry } from '../bindings/HistoryEntry';
 import type { Preferences } from '../bindings/Preferences';
 
-// Settings, preferences and history entries are generated from the engine's Rust types
+// Accounts, preferences and history entries are generated from the engine's Rust types
 // (ui/gen-bindings.sh); the names below are the ones the UI has always used.
 export type { AccountSettings } from '../bindings/AccountSettings';
+export type { SavedAccount } from '../bindings/SavedAccount';
+export type { SavedAccounts } from '../bindings/SavedAccounts';
 export type { PasswordStorage } from '../bindings/PasswordStorage';
 export type { CodecName } from '../bindings/CodecName';
 export type { RingtoneName as Ringtone } from '../bindings/RingtoneName';
@@ -93,12 +96,20 @@ export interface Backend {
   transfer(call: CallId, target: string): Promise<void>;
   /** Attended transfer: connects the far ends of `call` and `to`, then drops both. */
   transferAttended(call: CallId, to: CallId): Promise<void>;
-  /** The saved settings, or null before the first save. */
-  loadSettings(): Promise<AccountSettings | null>;
-  /** Validates and stores, then reconnects and registers; on failure the saved settings stay. */
-  saveSettings(settings: AccountSettings): Promise<void>;
-  /** Pins the server certificate with this SHA-256 fingerprint and reconnects. */
-  trustCertificate(sha256: string): Promise<void>;
+  /** Every saved account (passwords left out), each with its engine id when it runs. */
+  listAccounts(): Promise<SavedAccounts>;
+  /**
+   * Validates and stores one account (new when `id` is empty; an empty password keeps the
+   * saved one), then puts it into the engine and registers it, or takes it out when disabled.
+   * Returns its id; on failure the saved accounts stay as they were.
+   */
+  saveAccount(settings: AccountSettings): Promise<string>;
+  /** Removes a saved account: its calls end, it unregisters, its password is forgotten. */
+  removeAccount(id: string): Promise<void>;
+  /** Makes a saved account the one calls go from unless the user picks another. */
+  setDefaultAccount(id: string): Promise<void>;
+  /** Pins the server certificate with this SHA-256 fingerprint for the engine's `account`, which reconnects. */
+  trustCertificate(account: AccountId, sha256: string): Promise<void>;
   loadPreferences(): Promise<Preferences>;
   savePreferences(preferences: Preferences): Promise<void>;
   listDevices(): Promise<Devices>;

@@ -2,9 +2,18 @@
 import type { PasswordStorage } from "./PasswordStorage";
 
 /**
- * Account settings as the settings screen edits them (the UI's `AccountSettings`).
+ * One account as the settings screen edits it (the UI's `AccountSettings`).
  */
-export type AccountSettings = { display_name: string, 
+export type AccountSettings = { 
+/**
+ * The account's id in the settings; empty for an account not saved yet (saving mints
+ * one).
+ */
+id: string, 
+/**
+ * A disabled account stays in the list but neither registers nor calls.
+ */
+enabled: boolean, display_name: string, 
 /**
  * `user@domain`, with or without a `sip:` prefix.
  */
@@ -12,7 +21,11 @@ sip_address: string,
 /**
  * Empty means "the user part of the SIP address".
  */
-auth_user: string, password: string, 
+auth_user: string, 
+/**
+ * On save, a new password, or empty to keep the saved one. Always empty when listed.
+ */
+password: string, 
 /**
  * `wss://host[:port][/path]` or `ws://...`.
  */

@@ -4,41 +4,51 @@ import { describe, expect, it, vi } from 'vitest';
 import { engineError, MockBackend } from '../backend/mock';
 import type { AccountSettings, Levels, Preferences } from '../backend/types';
 import { DEFAULT_PREFERENCES } from '../preferences';
+import { DEFAULT_SETTINGS } from '../settings';
+import { SavedAccountsStore } from '../state/accounts.svelte';
 import Settings from './Settings.svelte';
 
-const account: AccountSettings = {
+const alice: AccountSettings = {
+  ...DEFAULT_SETTINGS,
   display_name: 'Alice',
   sip_address: 'alice@example.com',
-  auth_user: '',
   password: 'secret',
   server: 'wss://sip.example.com',
-  register_expires: 600,
-  password_storage: 'keyring',
-  trusted_certificate: null,
 };
+const work: AccountSettings = { ...alice, display_name: '', sip_address: 'work@example.org', server: 'wss://example.org' };
 const devices = { inputs: ['USB Headset Mic', 'Built-in Microphone'], outputs: ['USB Headset', 'Built-in Speakers'] };
 const flush = () => new Promise((r) => setTimeout(r, 0));
 
-async function setup(opts: { saved?: AccountSettings; preferences?: Preferences; levels?: Levels } = {}) {
-  const saved = opts.saved ?? account;
+async function setup(opts: { accounts?: AccountSettings[]; preferences?: Preferences; levels?: Levels } = {}) {
   const preferences = structuredClone(opts.preferences ?? DEFAULT_PREFERENCES);
-  const mock = new MockBackend({ settings: saved, preferences, devices });
-  const onsaved = vi.fn();
+  const mock = new MockBackend({ accounts: opts.accounts ?? [alice], preferences, devices });
+  const accounts = new SavedAccountsStore(mock);
+  await accounts.load();
   const onpreferences = vi.fn();
   const user = userEvent.setup();
   const r = render(Settings, {
     backend: mock,
-    saved,
+    accounts,
+    engine: mock.engineState.accounts,
     preferences,
     levels: opts.levels ?? { input_dbfs: -100, output_dbfs: -100 },
-    onsaved,
     onpreferences,
   });
   await flush();
   const section = (name: string) => screen.getByRole('region', { name });
   const saves = () => mock.sent.filter((s) => s.command === 'save_preferences');
-  return { mock, user, onsaved, onpreferences, section, saves, ...r };
+  return { mock, accounts, user, onpreferences, section, saves, ...r };
 }
+
+describe('Settings: Accounts', () => {
+  it('opens with the saved accounts, before the preferences', async () => {
+    const { section } = await setup({ accounts: [alice, work] });
+    const regions = screen.getAllByRole('region').map((r) => r.getAttribute('aria-labelledby'));
+    expect(regions[0]).toBe('accounts-title');
+    const items = within(section('Accounts')).getAllByRole('listitem');
+    expect(items.map((li) => li.querySelector('.address')?.textContent)).toEqual(['alice@example.com', 'work@example.org']);
+  });
+});
 
 describe('Settings: Audio', () => {
   it('lists the devices after System default and saves a choice', async () => {
@@ -129,35 +139,11 @@ describe('Settings: Codecs', () => {
 });
 
 describe('Settings: Security', () => {
-  const sha256 = 'AB:CD:EF:01';
-
-  it('shows the pinned certificate and forgets it', async () => {
-    const { mock, user, onsaved } = await setup({ saved: { ...account, trusted_certificate: sha256 } });
-    expect(screen.getByLabelText('Trusted certificate')).toHaveTextContent(sha256);
-    await user.click(screen.getByRole('button', { name: 'Forget' }));
-    expect(mock.stored).toEqual({ ...account, trusted_certificate: null });
-    expect(onsaved).toHaveBeenCalledWith({ ...account, trusted_certificate: null });
-  });
-
-  it('says why forgetting failed', async () => {
-    const { mock, user } = await setup({ saved: { ...account, trusted_certificate: sha256 } });
-    mock.failNext('save_settings', engineError('secrets.failed', 'x'));
-    await user.click(screen.getByRole('button', { name: 'Forget' }));
-    expect(screen.getByRole('alert')).toHaveTextContent('Not saved: The password could not be stored or read');
-    expect(mock.stored?.trusted_certificate).toBe(sha256);
-  });
-
-  it('keeps the pin when the account form is saved', async () => {
-    const { mock, user } = await setup({ saved: { ...account, trusted_certificate: sha256 } });
-    await user.click(screen.getByRole('button', { name: 'Save' }));
-    expect(mock.stored?.trusted_certificate).toBe(sha256);
-  });
-
-  it('offers no SRTP yet', async () => {
-    await setup();
-    expect(screen.getByText('No certificate pinned', { exact: false })).toBeInTheDocument();
+  it('offers no SRTP yet, and leaves pinned certificates to the accounts', async () => {
+    const { section } = await setup();
     expect(screen.getByLabelText('SRTP')).toBeDisabled();
     expect(screen.getByLabelText('SRTP')).toHaveAccessibleDescription('SRTP: coming later');
+    expect(within(section('Security')).queryByText(/certificate/)).toBeNull();
   });
 });
 

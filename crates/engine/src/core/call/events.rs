@@ -157,11 +157,12 @@ impl EngineCore {
         if self.shutdown.is_some() || retiring {
             return reject(self, StatusCode::TEMPORARILY_UNAVAILABLE);
         }
-        // RFC 3891 §3: the replaced call must be one of ours, established; then the new one
-        // is answered in its place without ringing (its audio and place move once it is up).
+        // RFC 3891 §3: the replaced call must be one of ours, established or ringing out;
+        // then the new one is answered in its place without ringing (its audio and place
+        // move once it is up, and the old one ends: BYE, or CANCEL while it rang).
         let replacing = replaces.and_then(|h| self.by_sip.get(&(account, h)).copied());
         if replaces.is_some()
-            && !replacing.is_some_and(|old| self.calls.get(&old).is_some_and(Call::has_media))
+            && !replacing.is_some_and(|old| self.calls.get(&old).is_some_and(Call::replaceable))
         {
             return reject(self, StatusCode::CALL_DOES_NOT_EXIST);
         }

@@ -102,6 +102,12 @@ impl Call {
         matches!(self.phase, Phase::Active(_))
     }
 
+    /// An INVITE with Replaces may take this call's place: it is up, or it is ours and still
+    /// ringing (RFC 3891 §3; the user agent already refused the other cases).
+    pub fn replaceable(&self) -> bool {
+        matches!(self.phase, Phase::Active(_) | Phase::Dialing { .. })
+    }
+
     pub fn media_mut(&mut self) -> Option<&mut CallMedia> {
         match &mut self.phase {
             Phase::Active(a) => Some(&mut a.media),
