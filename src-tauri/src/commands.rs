@@ -3,7 +3,7 @@
 
 use crate::phone::{blocking, Phone};
 use serde::Serialize;
-use tauri::{AppHandle, Emitter, State};
+use tauri::{AppHandle, State};
 use wren_engine::{
     AccountId, AccountSettings, CallId, CpalBackend, EngineError, HistoryEntry, MediaOptions,
     Preferences, SavedAccounts, Snapshot,
@@ -266,8 +266,7 @@ pub async fn history(
 }
 
 #[tauri::command]
-pub async fn clear_history(app: AppHandle, phone: State<'_, Phone>) -> Result<(), EngineError> {
-    phone.history()?.clear().await?;
-    let _ = app.emit(crate::phone::HISTORY_CHANGED_EVENT, ());
-    Ok(())
+pub async fn clear_history(phone: State<'_, Phone>) -> Result<(), EngineError> {
+    // The store tells the UI (`Phone::start` forwards its changes).
+    phone.history()?.clear().await
 }

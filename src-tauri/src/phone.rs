@@ -13,8 +13,9 @@ use tauri::{AppHandle, Emitter, Manager};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Mutex;
 use wren_engine::{
-    AccountConfig, AccountId, CallLog, CpalBackend, EngineError, EngineEvent, EngineHandle,
-    ErrorCode, HistoryStore, Preferences, PreferencesStore, SavedAccounts, SettingsStore, Snapshot,
+    AccountConfig, AccountId, CpalBackend, EngineError, EngineEvent, EngineHandle, ErrorCode,
+    HistoryChange, HistoryStore, Preferences, PreferencesStore, SavedAccounts, SettingsStore,
+    Snapshot,
 };
 
 /// The Tauri event that carries each `EngineEvent` (the UI's `ENGINE_EVENT`).
@@ -27,7 +28,7 @@ pub const HISTORY_CHANGED_EVENT: &str = "history-changed";
 struct Running {
     handle: EngineHandle,
     base: u64,
-    tasks: [JoinHandle<()>; 2],
+    tasks: Vec<JoinHandle<()>>,
 }
 
 /// The profile's stores plus the engine they configure.
@@ -52,13 +53,6 @@ fn not_configured() -> EngineError {
         ErrorCode::EngineNotConfigured,
         "no account has been saved yet",
     )
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Phone {
@@ -137,7 +131,8 @@ impl Phone {
     }
 
     /// Starts the one engine of the app's life (no account yet) with the preferences in
-    /// force, forwarding its events and levels to the UI and recording finished calls.
+    /// force and the history to record finished calls in, forwarding its events, levels and
+    /// history changes to the UI.
     pub async fn start(&self, app: &AppHandle) -> Result<EngineHandle, EngineError> {
         let mut running = self.engine.lock().await;
         if let Some(r) = running.as_ref() {
@@ -145,7 +140,13 @@ impl Phone {
         }
         let prefs = self.current();
         let base = self.last_seq.load(Ordering::SeqCst);
-        let (handle, events) = wren_engine::start_empty(self.audio.clone(), prefs.audio_prefs());
+        // The engine records its own finished calls; without a database it still phones.
+        let (handle, events) = match &self.history {
+            Ok(store) => {
+                wren_engine::start_recording(self.audio.clone(), prefs.audio_prefs(), store.clone())
+            }
+            Err(_) => wren_engine::start_empty(self.audio.clone(), prefs.audio_prefs()),
+        };
         handle.set_do_not_disturb(prefs.app.do_not_disturb).await?;
         let forwarder = tauri::async_runtime::spawn(forward_events(
             app.clone(),
@@ -162,11 +163,18 @@ impl Phone {
                 let _ = app_for_levels.emit(LEVELS_EVENT, now);
             }
         });
+        let mut tasks = vec![forwarder, meters];
+        if let Ok(store) = &self.history {
+            tasks.push(tauri::async_runtime::spawn(history_changes(
+                app.clone(),
+                store.subscribe(),
+            )));
+        }
         let handle = running
             .insert(Running {
                 handle,
                 base,
-                tasks: [forwarder, meters],
+                tasks,
             })
             .handle
             .clone();
@@ -302,15 +310,13 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| EngineError::new(ErrorCode::EngineFailed, e.to_string()))?
 }
 
-/// Sends one engine's events to the UI (renumbered), to the OS integration, and finished
-/// calls to the history.
+/// Sends one engine's events to the UI (renumbered) and to the OS integration.
 async fn forward_events(
     app: AppHandle,
     mut events: tokio::sync::broadcast::Receiver<EngineEvent>,
     base: u64,
     last_seq: Arc<AtomicU64>,
 ) {
-    let mut log = CallLog::default();
     loop {
         match events.recv().await {
             Ok(mut ev) => {
@@ -320,22 +326,30 @@ async fn forward_events(
                     tracing::warn!("could not emit an engine event: {e}");
                 }
                 crate::os::engine_event(&app, &ev.kind);
-                if let Some(entry) = log.observe(&ev.kind, now_ms()) {
-                    crate::os::call_finished(&app, &entry);
-                    let phone = app.state::<Phone>();
-                    match phone.history() {
-                        Ok(history) => match history.add(entry).await {
-                            Ok(_) => {
-                                let _ = app.emit(HISTORY_CHANGED_EVENT, ());
-                            }
-                            Err(e) => tracing::warn!("a call was not recorded: {e}"),
-                        },
-                        Err(e) => tracing::warn!("a call was not recorded: {e}"),
-                    }
-                }
             }
             // The UI sees the gap and fetches a snapshot.
             Err(RecvError::Lagged(n)) => tracing::warn!("dropped {n} engine events"),
+            Err(RecvError::Closed) => break,
+        }
+    }
+}
+
+/// Tells the UI the history changed (it fetches it again) and the OS of a missed call.
+async fn history_changes(
+    app: AppHandle,
+    mut changes: tokio::sync::broadcast::Receiver<HistoryChange>,
+) {
+    loop {
+        match changes.recv().await {
+            Ok(change) => {
+                if let HistoryChange::Added(entry) = &change {
+                    crate::os::call_finished(&app, entry);
+                }
+                let _ = app.emit(HISTORY_CHANGED_EVENT, ());
+            }
+            Err(RecvError::Lagged(_)) => {
+                let _ = app.emit(HISTORY_CHANGED_EVENT, ());
+            }
             Err(RecvError::Closed) => break,
         }
     }

@@ -10,8 +10,9 @@ use crate::config::AccountConfig;
 use crate::core::{EngineCore, FlowDown, FlowMessage, Output};
 use crate::devices::{DeviceWorker, Opened};
 use crate::error::{EngineError, ErrorCode};
-use crate::event::{AccountId, CallId, EngineEvent};
+use crate::event::{AccountId, CallId, EngineEvent, EventKind};
 use crate::handle::{Command, Reply};
+use crate::history::{CallLog, HistoryStore};
 use crate::hub::{AudioHub, Pace};
 use crate::media::{AudioEnv, Levels};
 use crate::wss;
@@ -116,6 +117,8 @@ pub(crate) struct Driver {
     media_tick: Option<Interval>,
     /// The audio test's answer, waiting for its devices.
     test_reply: Option<Reply<()>>,
+    /// Where finished calls are recorded, and the log that tells when a call is finished.
+    history: Option<(HistoryStore, CallLog)>,
     transfers: BTreeMap<u64, Reply<()>>,
     next_ticket: u64,
     shutdown: Vec<oneshot::Sender<()>>,
@@ -130,6 +133,7 @@ impl Driver {
         events: broadcast::Sender<EngineEvent>,
         audio: AudioEnv,
         levels: watch::Sender<Levels>,
+        history: Option<HistoryStore>,
     ) -> Self {
         let seed: u64 = rand::random();
         let (notes_tx, notes) = mpsc::channel(256);
@@ -156,6 +160,7 @@ impl Driver {
             sockets: BTreeMap::new(),
             media_tick: None,
             test_reply: None,
+            history: history.map(|store| (store, CallLog::default())),
             transfers: BTreeMap::new(),
             next_ticket: 1,
             shutdown: Vec::new(),
@@ -277,6 +282,25 @@ impl Driver {
     }
 
     /// Carries out what the core asked; true once it has stopped.
+    /// Hands a finished call to the history store (its own thread writes it; the driver
+    /// doesn't wait).
+    fn record(&mut self, kind: &EventKind) {
+        let Some((store, log)) = &mut self.history else {
+            return;
+        };
+        let now_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        if let Some(entry) = log.observe(kind, now_ms) {
+            let store = store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.add(entry).await {
+                    tracing::warn!("a call was not recorded: {e}");
+                }
+            });
+        }
+    }
+
     /// Answers the audio test once its devices opened (or one failed to).
     fn answer_test(&mut self) {
         if let Some(result) = self.hub.take_test_result() {
@@ -330,6 +354,7 @@ impl Driver {
                 }
                 Output::Audio(op) => self.hub.apply(op),
                 Output::Event(ev) => {
+                    self.record(&ev.kind);
                     // No subscriber is fine: the snapshot still has it.
                     let _ = self.events.send(ev);
                 }

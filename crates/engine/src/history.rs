@@ -1,6 +1,7 @@
 //! Call history: `CallLog` turns the engine's call events into one entry per finished call,
 //! `HistoryStore` keeps them in SQLite (`DIR/history.sqlite3`) on a thread of its own, so a
-//! slow disk never stalls the caller.
+//! slow disk never stalls the caller. An engine given a store records its own calls there
+//! (`wren_engine::start_recording`); the store tells its subscribers what changed.
 
 use crate::error::{EngineError, ErrorCode};
 use crate::event::{AccountId, CallId, CallOutcome, CallState, Direction, EventKind};
@@ -8,7 +9,7 @@ use rusqlite::{params, Connection};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::Path;
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 
 /// The oldest entries go once there are more than this many.
 const KEEP: u32 = 2000;
@@ -167,9 +168,21 @@ impl CallLog {
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// The history database, served by its own thread; the thread ends when the store drops.
+/// What changed in the history.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HistoryChange {
+    /// A finished call was stored (with its id).
+    Added(HistoryEntry),
+    /// Every entry was deleted.
+    Cleared,
+}
+
+/// The history database, served by its own thread; the thread ends when the last clone of
+/// the store drops.
+#[derive(Clone)]
 pub struct HistoryStore {
     jobs: std::sync::mpsc::Sender<Job>,
+    changes: broadcast::Sender<HistoryChange>,
 }
 
 fn db_error(e: impl std::fmt::Display) -> EngineError {
@@ -227,7 +240,15 @@ impl HistoryStore {
                 }
             })
             .map_err(db_error)?;
-        Ok(Self { jobs })
+        Ok(Self {
+            jobs,
+            changes: broadcast::channel(64).0,
+        })
+    }
+
+    /// What changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<HistoryChange> {
+        self.changes.subscribe()
     }
 
     async fn run<T: Send + 'static>(
@@ -245,9 +266,11 @@ impl HistoryStore {
 
     /// Stores a finished call; returns its id.
     pub async fn add(&self, entry: HistoryEntry) -> Result<i64, EngineError> {
-        self.run(move |db| {
-            let tx = db.transaction()?;
-            tx.execute(
+        let stored = entry.clone();
+        let id = self
+            .run(move |db| {
+                let tx = db.transaction()?;
+                tx.execute(
                 "INSERT INTO calls (direction, remote, started_at_ms, duration_s, outcome, account)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
@@ -259,16 +282,20 @@ impl HistoryStore {
                     entry.account
                 ],
             )?;
-            let id = tx.last_insert_rowid();
-            tx.execute(
-                "DELETE FROM calls WHERE id NOT IN
+                let id = tx.last_insert_rowid();
+                tx.execute(
+                    "DELETE FROM calls WHERE id NOT IN
                  (SELECT id FROM calls ORDER BY id DESC LIMIT ?1)",
-                params![KEEP],
-            )?;
-            tx.commit()?;
-            Ok(id)
-        })
-        .await
+                    params![KEEP],
+                )?;
+                tx.commit()?;
+                Ok(id)
+            })
+            .await?;
+        let _ = self
+            .changes
+            .send(HistoryChange::Added(HistoryEntry { id, ..stored }));
+        Ok(id)
     }
 
     /// The last `limit` calls, newest first. Rows this version can't read are skipped.
@@ -318,7 +345,9 @@ impl HistoryStore {
     /// Deletes every entry.
     pub async fn clear(&self) -> Result<(), EngineError> {
         self.run(|db| db.execute("DELETE FROM calls", []).map(|_| ()))
-            .await
+            .await?;
+        let _ = self.changes.send(HistoryChange::Cleared);
+        Ok(())
     }
 }
 

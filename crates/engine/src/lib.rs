@@ -25,7 +25,7 @@ pub use event::{
     Certificate, ConnectionState, Direction, EngineEvent, EventKind, RegistrationState, Snapshot,
 };
 pub use handle::EngineHandle;
-pub use history::{CallLog, HistoryEntry, HistoryOutcome, HistoryStore};
+pub use history::{CallLog, HistoryChange, HistoryEntry, HistoryOutcome, HistoryStore};
 pub use media::{AudioInput, AudioOutput, AudioPrefs, Levels, MediaOptions};
 pub use preferences::{
     AppChoice, AudioChoice, CodecChoice, CodecName, Preferences, PreferencesStore, RingtoneName,
@@ -56,7 +56,7 @@ pub fn start_with_audio(
     backend: Arc<dyn AudioBackend + Send + Sync>,
     prefs: AudioPrefs,
 ) -> (EngineHandle, broadcast::Receiver<EngineEvent>) {
-    spawn(Some(account), backend, prefs)
+    spawn(Some(account), backend, prefs, None)
 }
 
 /// Starts an engine with no account yet (the desktop app adds its accounts, and adds,
@@ -65,19 +65,29 @@ pub fn start_empty(
     backend: Arc<dyn AudioBackend + Send + Sync>,
     prefs: AudioPrefs,
 ) -> (EngineHandle, broadcast::Receiver<EngineEvent>) {
-    spawn(None, backend, prefs)
+    spawn(None, backend, prefs, None)
+}
+
+/// [`start_empty`], recording every finished call in `history` (the desktop app's engine).
+pub fn start_recording(
+    backend: Arc<dyn AudioBackend + Send + Sync>,
+    prefs: AudioPrefs,
+    history: HistoryStore,
+) -> (EngineHandle, broadcast::Receiver<EngineEvent>) {
+    spawn(None, backend, prefs, Some(history))
 }
 
 fn spawn(
     account: Option<AccountConfig>,
     backend: Arc<dyn AudioBackend + Send + Sync>,
     prefs: AudioPrefs,
+    history: Option<HistoryStore>,
 ) -> (EngineHandle, broadcast::Receiver<EngineEvent>) {
     let (tx, rx) = mpsc::channel(64);
     let (events, first) = broadcast::channel(1024);
     let (levels_tx, levels) = watch::channel(Levels::SILENT);
     let audio = media::AudioEnv { backend, prefs };
-    let driver = driver::Driver::new(rx, events.clone(), audio, levels_tx);
+    let driver = driver::Driver::new(rx, events.clone(), audio, levels_tx, history);
     tokio::spawn(driver.run(account));
     (EngineHandle { tx, events, levels }, first)
 }

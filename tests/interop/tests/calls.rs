@@ -385,3 +385,54 @@ async fn an_invite_with_replaces_from_linphonec_replaces_the_call() {
         carol_rec.display()
     );
 }
+
+/// The engine records its own finished calls (the desktop shell no longer does): a call to
+/// carol from a recording engine is in the history with its account, and the store's
+/// subscribers hear of it.
+#[tokio::test]
+async fn the_engine_records_finished_calls_in_the_history() {
+    let lab = lab();
+    let dir = std::env::temp_dir().join(format!("wren-history-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let store = wren_engine::HistoryStore::open(&dir.join("history.sqlite3")).expect("db");
+    let mut changes = store.subscribe();
+    let (engine, rx) = wren_engine::start_recording(
+        std::sync::Arc::new(wren_audio::FakeBackend::new()),
+        wren_engine::AudioPrefs::default(),
+        store.clone(),
+    );
+    let mut events = Events(rx);
+    let alice = engine.add_account(lab.account("alice")).await.expect("add");
+    engine.register().await.expect("register");
+    events
+        .wait(&engine, "registered", |s| {
+            matches!(
+                s.account(alice).map(|a| &a.registration),
+                Some(RegistrationState::Registered { .. })
+            )
+        })
+        .await;
+    let carol = engine
+        .call(lab.get("CAROL_URI"), tone(WREN_HZ))
+        .await
+        .expect("call carol");
+    events
+        .wait(&engine, "carol answers", |s| live(s, carol, false))
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    engine.hangup(carol).await.expect("hang up");
+    let change = tokio::time::timeout(Duration::from_secs(10), changes.recv())
+        .await
+        .expect("a history change within 10 s")
+        .expect("the store is open");
+    let wren_engine::HistoryChange::Added(entry) = change else {
+        panic!("expected an added entry, got {change:?}");
+    };
+    assert!(entry.remote.contains("carol"), "{entry:?}");
+    assert_eq!(entry.account, "alice@127.0.0.1");
+    assert_eq!(entry.outcome, wren_engine::HistoryOutcome::Answered);
+    assert!(entry.duration_s >= 0.9, "{entry:?}");
+    assert_eq!(store.list(10).await.expect("list"), [entry]);
+    engine.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
