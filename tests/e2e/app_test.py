@@ -646,6 +646,12 @@ class AppTest:
             raise Failure("the conference's speaker should carry bob's and carol's tones: %s"
                           % shares)
         self.screenshot("conference")
+        # Each leg's timer kept running through hold, switch and merge: both calls have been
+        # up for at least the 5 s measured above, bob (called first) no less than carol.
+        timers = [duration_s(self.text_of(el)) for el in self.find_all("any", "Call duration")]
+        if len(timers) != 2 or min(timers) < 5:
+            raise Failure("each conference leg should show a timer of 5 s or more, found %s"
+                          % timers)
         legs = self.buttons_starting("Hang up")
         names = [norm(self.driver.computed_label(b)) for b in legs]
         carol = [b for b, n in zip(legs, names) if "bob" not in n.lower()]
@@ -659,7 +665,8 @@ class AppTest:
         self.wait("the dialpad to come back", lambda: self.find("textbox", "Number or SIP address")
                   and not self.call_states(), T_IDLE)
         self.no_alerts("after the conference")
-        return {"waiting": waiting, "hang_up_buttons": names, "speaker_shares": shares}
+        return {"waiting": waiting, "hang_up_buttons": names, "speaker_shares": shares,
+                "leg_timers_s": timers}
 
     def s8_second_account(self):
         """Add erin beside alice in Settings: her own certificate trust and keyring password;
