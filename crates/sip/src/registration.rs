@@ -14,6 +14,8 @@ pub(crate) enum RegState {
     Pending {
         branch: Branch,
         unregister: bool,
+        /// Times this attempt raised its expiry for a 423 (RFC 3261 §10.2.8).
+        raises: u8,
     },
     Registered {
         refresh_at: Instant,
@@ -35,6 +37,10 @@ pub(crate) struct Registration {
     pub state: RegState,
 }
 
+/// Raises of our expiry for 423s in one attempt before it fails.
+pub(crate) const MAX_RAISES: u8 = 2;
+/// The longest registration a 423 may make us ask for: a registrar wanting more is broken.
+pub(crate) const MAX_MIN_EXPIRES: u32 = 86_400;
 /// Retry delay after a failure that may be transient (timeout, 5xx).
 pub(crate) const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 
