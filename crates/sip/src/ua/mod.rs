@@ -309,6 +309,7 @@ impl UserAgent {
             expires: cfg.register_expires,
             auth: Authenticator::new(&cfg.credentials),
             state: RegState::Idle,
+            failures: 0,
         };
         Self {
             cfg,

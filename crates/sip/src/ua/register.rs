@@ -1,5 +1,5 @@
 //! The registration usage of the user agent (RFC 3261 §10), with bounded re-sends for
-//! challenges and 423s.
+//! challenges and 423s and the back-off of RFC 5626 §4.5 between failed attempts.
 
 use super::*;
 
@@ -96,6 +96,7 @@ impl UserAgent {
                         true,
                     );
                 }
+                self.reg.failures = 0;
                 self.reg.state = RegState::Registered {
                     refresh_at: now + registration::refresh_delay(expires),
                 };
@@ -111,7 +112,7 @@ impl UserAgent {
                 };
                 match self.reg.auth.handle_challenge(&req, &resp, &mut challenges) {
                     Challenge::Retry => self.resend_register(now, unregister, challenges, raises),
-                    // A server stuck on stale nonces may recover: try again later.
+                    // A server stuck on stale nonces may recover: try again after the back-off.
                     Challenge::Loop => {
                         self.registration_failed(now, SipError::AuthLoop, Some(code), true)
                     }
@@ -143,7 +144,7 @@ impl UserAgent {
         }
     }
 
-    /// The attempt failed; with `retry`, another one follows later.
+    /// The attempt failed; with `retry`, another one follows after the back-off.
     pub(super) fn registration_failed(
         &mut self,
         now: Instant,
@@ -158,8 +159,9 @@ impl UserAgent {
                 ..
             }
         );
-        let retry_at =
-            (retry && self.want_registered).then(|| now + registration::RETRY_AFTER_FAILURE);
+        self.reg.failures = self.reg.failures.saturating_add(1);
+        let retry_at = (retry && self.want_registered)
+            .then(|| now + registration::retry_delay(self.reg.failures, self.ids.next()));
         self.reg.state = RegState::Failed { retry_at };
         if unregistering {
             // An unregister that fails still ends our interest in the binding.

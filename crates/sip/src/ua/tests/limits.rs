@@ -1,5 +1,6 @@
-//! Servers that would make the UA repeat itself: every challenge and 423 loop has a bound
-//! (RFC 3261 §22.3 spirit, §10.2.8). Each test runs ten simulated minutes against a scripted far end answering every
+//! Servers that would make the UA repeat itself: every challenge, 423 and failure loop has a
+//! bound (RFC 3261 §22.3 spirit, §10.2.8) and repeated REGISTER failures back off (RFC 5626
+//! §4.5). Each test runs ten simulated minutes against a scripted far end answering every
 //! request one round trip later, and counts what the UA sent.
 
 use super::*;
@@ -134,11 +135,25 @@ fn attempt_starts(run: &Run) -> Vec<Duration> {
     starts
 }
 
+/// RFC 5626 §4.5: 30 s doubling per failure up to 1800 s, 50-100 % of it.
+fn assert_backs_off(starts: &[Duration]) {
+    for (i, pair) in starts.windows(2).enumerate() {
+        // The gap includes the failed attempt's own round trips.
+        let gap = pair[1] - pair[0];
+        let wait = Duration::from_secs((30u64 << i).min(1800));
+        assert!(
+            gap >= wait / 2 && gap <= wait + RTT * 4,
+            "attempt {} after {gap:?}, window {wait:?}: {starts:?}",
+            i + 2
+        );
+    }
+}
+
 /// Before: one REGISTER per round trip, 30,001 in ten minutes. Now each attempt answers two
 /// stale challenges (after the first, usual one), fails with `sip.auth_loop`, and the next
-/// attempt comes 30 s later.
+/// attempt comes after the RFC 5626 back-off.
 #[test]
-fn register_401_stale_forever_fails_with_auth_loop() {
+fn register_401_stale_forever_fails_with_auth_loop_and_backs_off() {
     let (mut ua, mut now) = registering();
     let run = against(
         &mut ua,
@@ -147,13 +162,11 @@ fn register_401_stale_forever_fails_with_auth_loop() {
         stale_forever(Name::WWW_AUTHENTICATE),
     );
     let starts = attempt_starts(&run);
-    // 4 in the first attempt (the first carries no credentials), 3 in each of the next 19.
-    assert_eq!(run.count("REGISTER"), 61, "{starts:?}");
-    assert_eq!(starts.len(), 20, "{starts:?}");
-    assert_eq!(registration_errors(&run), vec![SipError::AuthLoop; 20]);
-    assert!(starts
-        .windows(2)
-        .all(|w| w[1] - w[0] < Duration::from_secs(31)));
+    // 4 in the first attempt (the first carries no credentials), 3 in each of the next 5.
+    assert_eq!(run.count("REGISTER"), 19, "{starts:?}");
+    assert_eq!(starts.len(), 6, "{starts:?}");
+    assert_eq!(registration_errors(&run), vec![SipError::AuthLoop; 6]);
+    assert_backs_off(&starts);
 }
 
 /// Before: 30,001 REGISTERs in ten minutes, Expires growing by 60 s each. Now two raises,
@@ -209,6 +222,30 @@ fn register_garbage_or_basic_challenge_fails_at_once() {
             "{challenge}: {errors:?}"
         );
     }
+}
+
+/// Before: 21 REGISTERs in ten minutes (one every 30 s). Now the gaps double from 15-30 s to
+/// at most 30 min, and a success starts them over.
+#[test]
+fn register_failures_back_off_and_success_resets_rfc5626() {
+    let (mut ua, mut now) = registering();
+    let mut attempts = 0;
+    let run = against(&mut ua, &mut now, Duration::from_secs(4 * 3600), |req| {
+        attempts += 1;
+        // Down for 9 attempts, up for one (600 s, refreshed after 540 s), down again.
+        let code = if attempts == 10 { 200 } else { 503 };
+        Some(answer(req, code, &[]))
+    });
+    let starts = attempt_starts(&run);
+    let ok = starts[9];
+    let (down, again) = (&starts[..10], &starts[10..]);
+    assert_backs_off(down);
+    // The refresh after the success fails, and the back-off starts over from 30 s.
+    assert_eq!(again[0] - ok, Duration::from_secs(540) + RTT, "{starts:?}");
+    assert_backs_off(again);
+    assert!(again.len() >= 4, "{starts:?}");
+    let gaps: Vec<_> = down.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect();
+    assert!(gaps.iter().any(|g| *g > 900), "reaches the cap: {gaps:?}");
 }
 
 /// Before: 30,001 INVITEs in ten minutes. Now the usual challenge and two stale ones are
