@@ -11,6 +11,13 @@ pub enum SipError {
     /// The server's challenge can't be answered (algorithm, qop).
     #[error("unsupported authentication challenge: {0}")]
     AuthUnsupported(String),
+    /// The server kept challenging (`stale=true` again and again): we stopped re-sending.
+    #[error("the server kept asking to authenticate again; giving up")]
+    AuthLoop,
+    /// The registrar's 423 kept asking for a longer registration than we would accept (more
+    /// raises than allowed, a Min-Expires over a day, or none above what we asked).
+    #[error("the registrar demands an unacceptable registration interval")]
+    IntervalTooBrief,
     /// No final response in time (Timer B/F) or the flow went away.
     #[error("the server did not answer in time")]
     Timeout,
@@ -34,6 +41,8 @@ impl SipError {
         match self {
             SipError::AuthFailed => "sip.auth_failed",
             SipError::AuthUnsupported(_) => "sip.auth_unsupported",
+            SipError::AuthLoop => "sip.auth_loop",
+            SipError::IntervalTooBrief => "sip.interval_too_brief",
             SipError::Timeout => "sip.timeout",
             SipError::Rejected(_) => "sip.rejected",
             SipError::Malformed => "sip.malformed",

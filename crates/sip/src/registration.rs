@@ -1,4 +1,5 @@
-//! Registration usage (RFC 3261 §10, RFC 5626 instance id and reg-id, RFC 7118 §5.3 Contact).
+//! Registration usage (RFC 3261 §10, RFC 5626 instance id and reg-id, RFC 7118 §5.3 Contact),
+//! with the back-off of RFC 5626 §4.5 between failed attempts.
 
 use crate::auth::Authenticator;
 use crate::message::{split_list, HeadersExt, Response};
@@ -14,6 +15,8 @@ pub(crate) enum RegState {
     Pending {
         branch: Branch,
         unregister: bool,
+        /// Times this attempt raised its expiry for a 423 (RFC 3261 §10.2.8).
+        raises: u8,
     },
     Registered {
         refresh_at: Instant,
@@ -33,10 +36,17 @@ pub(crate) struct Registration {
     pub expires: u32,
     pub auth: Authenticator,
     pub state: RegState,
+    /// Failed attempts since the last success, for the back-off.
+    pub failures: u32,
 }
 
-/// Retry delay after a failure that may be transient (timeout, 5xx).
-pub(crate) const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
+/// Raises of our expiry for 423s in one attempt before it fails.
+pub(crate) const MAX_RAISES: u8 = 2;
+/// The longest registration a 423 may make us ask for: a registrar wanting more is broken.
+pub(crate) const MAX_MIN_EXPIRES: u32 = 86_400;
+/// RFC 5626 §4.5 base-time (no flow up) and max-time between registration attempts.
+const RETRY_BASE: Duration = Duration::from_secs(30);
+const RETRY_MAX: Duration = Duration::from_secs(1800);
 
 impl Registration {
     pub fn next_timeout(&self) -> Option<Instant> {
@@ -46,6 +56,16 @@ impl Registration {
             _ => None,
         }
     }
+}
+
+/// How long to wait before the next attempt after `failures` failed ones in a row (at least
+/// one), RFC 5626 §4.5: base-time doubled per failure up to max-time, then 50-100 % of that
+/// picked by `random`.
+pub(crate) fn retry_delay(failures: u32, random: u64) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    let wait = RETRY_BASE.saturating_mul(1 << doublings).min(RETRY_MAX);
+    let half = wait.as_millis() as u64 / 2;
+    Duration::from_millis(half + random % (half + 1))
 }
 
 /// When to refresh a binding granted for `expires` seconds: comfortably before expiry.
@@ -95,6 +115,18 @@ mod tests {
         assert_eq!(refresh_delay(600), Duration::from_secs(540));
         assert_eq!(refresh_delay(60), Duration::from_secs(30));
         assert_eq!(refresh_delay(0), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn retry_delay_doubles_to_max_with_jitter_rfc5626() {
+        let secs = |f, r| retry_delay(f, r).as_secs();
+        assert_eq!((secs(1, 0), secs(1, 15_000)), (15, 30));
+        assert_eq!((secs(2, 0), secs(3, 0), secs(6, 0)), (30, 60, 480));
+        assert_eq!(
+            (secs(7, 0), secs(40, 0), secs(u32::MAX, 0)),
+            (900, 900, 900)
+        );
+        assert!((1..50).all(|f| retry_delay(f, 12_345) <= RETRY_MAX));
     }
 
     #[test]

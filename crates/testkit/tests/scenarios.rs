@@ -894,7 +894,7 @@ fn transfer_rejected_keeps_call() {
     sim.expect_event(
         alice,
         secs(5),
-        |e| matches!(e, UaEvent::TransferFailed { call, status: StatusCode::BUSY_HERE } if *call == a),
+        |e| matches!(e, UaEvent::TransferFailed { call, status: StatusCode::BUSY_HERE, error: None } if *call == a),
     );
 
     // The call between Alice and Bob goes on: it can be transferred again and hung up.

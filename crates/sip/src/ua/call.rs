@@ -380,7 +380,7 @@ impl UserAgent {
             return;
         };
         *cancel = CancelState::Sent;
-        let Some((tx, _)) = self.clients.iter().find(|(t, _)| &t.branch == branch) else {
+        let Some(Client { tx, .. }) = self.clients.iter().find(|c| &c.tx.branch == branch) else {
             return;
         };
         // RFC 3261 §9.1: same Request-URI, Call-ID, To, From, CSeq number, top Via and Route.
@@ -408,7 +408,11 @@ impl UserAgent {
         let branch = tx.branch.clone();
         let tx = ClientTx::start(now, branch, req, self.cfg.transport.reliable(), &mut out);
         self.transmits.extend(out);
-        self.clients.push((tx, Owner::Cancel));
+        self.clients.push(Client {
+            tx,
+            owner: Owner::Cancel,
+            challenges: ChallengeCount::default(),
+        });
     }
 
     /// Builds an in-dialog request (RFC 3261 §12.2.1.1).
@@ -456,7 +460,7 @@ impl UserAgent {
         &mut self,
         now: Instant,
         h: CallHandle,
-        req: Option<Request>,
+        sent: Option<Sent>,
         ev: ClientEvent,
     ) {
         let Ok(idx) = self.call_index(h) else { return };
@@ -513,7 +517,7 @@ impl UserAgent {
                 200..=299,
             ) => {
                 let cancelled = !matches!(cancel, CancelState::None);
-                let Some(req) = req else { return };
+                let Some(Sent { req, .. }) = sent else { return };
                 let Some(dialog) = Dialog::as_uac(&req, &resp, local_tag) else {
                     // A 2xx we can't build a dialog from (no Contact or To tag): ACK is
                     // impossible to route; give up on the call.
@@ -556,13 +560,19 @@ impl UserAgent {
                 },
                 401 | 407,
             ) => {
-                let Some(req) = req else { return };
-                match call.auth.handle_challenge(&req, &resp) {
+                let Some(Sent {
+                    req,
+                    mut challenges,
+                }) = sent
+                else {
+                    return;
+                };
+                match call.auth.handle_challenge(&req, &resp, &mut challenges) {
                     Challenge::Retry => {
                         let mut invite = req;
                         bump_cseq(&mut invite);
                         call.auth.authorize(&mut invite);
-                        let branch = self.send_client(now, invite, Owner::Invite(h));
+                        let branch = self.resend_client(now, invite, Owner::Invite(h), challenges);
                         if let Ok(idx) = self.call_index(h) {
                             if let CallState::Calling {
                                 branch: b,
@@ -575,14 +585,7 @@ impl UserAgent {
                             }
                         }
                     }
-                    Challenge::Rejected => {
-                        self.end(h, EndReason::Failed(SipError::AuthFailed), Some(code))
-                    }
-                    Challenge::Unsupported(why) => self.end(
-                        h,
-                        EndReason::Failed(SipError::AuthUnsupported(why)),
-                        Some(code),
-                    ),
+                    verdict => self.end(h, EndReason::Failed(challenge_error(verdict)), Some(code)),
                 }
             }
             (CallState::Calling { cancel, .. }, 300..=699) => {

@@ -17,7 +17,7 @@ mod request;
 #[cfg(test)]
 mod tests;
 
-use crate::auth::{Authenticator, Challenge, Credentials};
+use crate::auth::{Authenticator, Challenge, ChallengeCount, Credentials};
 use crate::dialog::{contact_uri, Dialog};
 use crate::error::SipError;
 use crate::ids::IdGen;
@@ -172,6 +172,8 @@ pub enum UaEvent {
     ReinviteFailed {
         call: CallHandle,
         status: StatusCode,
+        /// Set when the UA gave up on a challenge (loop, unsupported, refused).
+        error: Option<SipError>,
     },
     /// The far end asks us to call `target` (the Refer-To URI) in its place (RFC 3515).
     /// Report the new call's outcome with [`UserAgent::transfer_result`].
@@ -195,6 +197,8 @@ pub enum UaEvent {
     TransferFailed {
         call: CallHandle,
         status: StatusCode,
+        /// Set when the UA gave up on a challenge to the REFER (loop, unsupported, refused).
+        error: Option<SipError>,
     },
     Ended {
         call: CallHandle,
@@ -240,6 +244,23 @@ pub(super) enum Owner {
     Notify(CallHandle),
 }
 
+/// One client transaction of ours, and who gets its outcome.
+#[derive(Debug)]
+pub(super) struct Client {
+    tx: ClientTx,
+    owner: Owner,
+    /// The challenges the request was re-sent for before this transaction.
+    challenges: ChallengeCount,
+}
+
+/// A request of ours as sent, handed to its owner with the outcome.
+#[derive(Debug)]
+pub(super) struct Sent {
+    pub(super) req: Request,
+    /// The challenges it was re-sent for so far: a re-send after another one carries this on.
+    pub(super) challenges: ChallengeCount,
+}
+
 /// The SIP user agent of one account.
 #[derive(Debug)]
 pub struct UserAgent {
@@ -250,7 +271,7 @@ pub struct UserAgent {
     reg: Registration,
     /// Whether we want to be registered (refresh timers run only then).
     want_registered: bool,
-    clients: Vec<(ClientTx, Owner)>,
+    clients: Vec<Client>,
     servers: Vec<ServerTx>,
     calls: Vec<Call>,
     next_call: u64,
@@ -288,6 +309,7 @@ impl UserAgent {
             expires: cfg.register_expires,
             auth: Authenticator::new(&cfg.credentials),
             state: RegState::Idle,
+            failures: 0,
         };
         Self {
             cfg,
@@ -318,7 +340,7 @@ impl UserAgent {
 
     /// When [`UserAgent::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let clients = self.clients.iter().filter_map(|(t, _)| t.next_timeout());
+        let clients = self.clients.iter().filter_map(|c| c.tx.next_timeout());
         let servers = self.servers.iter().filter_map(ServerTx::next_timeout);
         let calls = self.calls.iter().filter_map(Call::next_timeout);
         let reg = if self.want_registered {
@@ -357,7 +379,7 @@ impl UserAgent {
 
     /// The flow to the proxy was replaced (WS reconnect): in-flight transactions are lost.
     pub fn flow_reset(&mut self, now: Instant) {
-        let owners: Vec<Owner> = self.clients.drain(..).map(|(_, o)| o).collect();
+        let owners: Vec<Owner> = self.clients.drain(..).map(|c| c.owner).collect();
         self.servers.clear();
         for owner in owners {
             self.client_event(now, owner, None, ClientEvent::Timeout);
@@ -398,10 +420,14 @@ impl UserAgent {
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut out = Vec::new();
         let mut fired = Vec::new();
-        for (tx, owner) in &mut self.clients {
-            if tx.next_timeout().is_some_and(|t| t <= now) {
-                if let Some(ev) = tx.on_timeout(now, &mut out) {
-                    fired.push((*owner, tx.request.clone(), ev));
+        for c in &mut self.clients {
+            if c.tx.next_timeout().is_some_and(|t| t <= now) {
+                if let Some(ev) = c.tx.on_timeout(now, &mut out) {
+                    let sent = Sent {
+                        req: c.tx.request.clone(),
+                        challenges: c.challenges,
+                    };
+                    fired.push((c.owner, sent, ev));
                 }
             }
         }
@@ -411,8 +437,8 @@ impl UserAgent {
             }
         }
         self.transmits.extend(out);
-        for (owner, req, ev) in fired {
-            self.client_event(now, owner, Some(req), ev);
+        for (owner, sent, ev) in fired {
+            self.client_event(now, owner, Some(sent), ev);
         }
         self.call_timers(now);
         if self.want_registered && self.reg.next_timeout().is_some_and(|t| t <= now) {
@@ -424,7 +450,18 @@ impl UserAgent {
     // ---- internals: requests out ----
 
     /// Gives the request a fresh branch and starts a client transaction for it.
-    pub(super) fn send_client(&mut self, now: Instant, mut req: Request, owner: Owner) -> Branch {
+    pub(super) fn send_client(&mut self, now: Instant, req: Request, owner: Owner) -> Branch {
+        self.resend_client(now, req, owner, ChallengeCount::default())
+    }
+
+    /// [`UserAgent::send_client`] for a re-send after a challenge, `challenges` counting it.
+    pub(super) fn resend_client(
+        &mut self,
+        now: Instant,
+        mut req: Request,
+        owner: Owner,
+        challenges: ChallengeCount,
+    ) -> Branch {
         let branch = self.stamp_via(&mut req);
         let mut out = Vec::new();
         let tx = ClientTx::start(
@@ -435,7 +472,11 @@ impl UserAgent {
             &mut out,
         );
         self.transmits.extend(out);
-        self.clients.push((tx, owner));
+        self.clients.push(Client {
+            tx,
+            owner,
+            challenges,
+        });
         branch
     }
 
@@ -509,7 +550,7 @@ impl UserAgent {
         let Some(idx) = self
             .clients
             .iter()
-            .position(|(t, _)| t.branch == branch && t.request.method == cseq.method)
+            .position(|c| c.tx.branch == branch && c.tx.request.method == cseq.method)
         else {
             tracing::debug!(
                 code = resp.code().as_u16(),
@@ -518,13 +559,16 @@ impl UserAgent {
             return;
         };
         let mut out = Vec::new();
-        let (tx, owner) = &mut self.clients[idx];
-        let owner = *owner;
-        let request = tx.request.clone();
-        let event = tx.on_response(now, resp, &mut out);
+        let c = &mut self.clients[idx];
+        let owner = c.owner;
+        let sent = Sent {
+            req: c.tx.request.clone(),
+            challenges: c.challenges,
+        };
+        let event = c.tx.on_response(now, resp, &mut out);
         self.transmits.extend(out);
         if let Some(event) = event {
-            self.client_event(now, owner, Some(request), event);
+            self.client_event(now, owner, Some(sent), event);
         }
         self.collect_garbage();
     }
@@ -534,21 +578,25 @@ impl UserAgent {
         &mut self,
         now: Instant,
         owner: Owner,
-        req: Option<Request>,
+        sent: Option<Sent>,
         ev: ClientEvent,
     ) {
         match owner {
-            Owner::Register => self.on_register_result(now, req, ev),
-            Owner::Invite(h) => self.on_invite_result(now, h, req, ev),
+            Owner::Register => self.on_register_result(now, sent, ev),
+            Owner::Invite(h) => self.on_invite_result(now, h, sent, ev),
             Owner::Bye(h) => {
                 if matches!(&ev, ClientEvent::Response(r) if !r.code().is_final()) {
                     return;
                 }
-                if let (ClientEvent::Response(r), Some(req)) = (&ev, req) {
-                    if is_auth_challenge(r.code())
-                        && self.retry_authorized(now, h, req, r, owner).is_ok()
-                    {
-                        return;
+                if let (ClientEvent::Response(r), Some(sent)) = (&ev, sent) {
+                    if is_auth_challenge(r.code()) {
+                        match self.retry_authorized(now, h, sent, r, owner) {
+                            Ok(_) => return,
+                            // The call ends here all the same: our side is done with it.
+                            Err(verdict) => {
+                                tracing::info!(call = %h, ?verdict, "BYE challenge not answered")
+                            }
+                        }
                     }
                 }
                 let reason = self
@@ -563,28 +611,33 @@ impl UserAgent {
                 self.end(h, reason, status);
             }
             Owner::Cancel => {}
-            Owner::Reinvite(h) => self.on_reinvite_result(now, h, req, ev),
-            Owner::Refer(h) => self.on_refer_result(now, h, req, ev),
-            Owner::Notify(h) => self.on_notify_result(now, h, req, ev),
+            Owner::Reinvite(h) => self.on_reinvite_result(now, h, sent, ev),
+            Owner::Refer(h) => self.on_refer_result(now, h, sent, ev),
+            Owner::Notify(h) => self.on_notify_result(now, h, sent, ev),
         }
     }
 
     /// Answers a 401/407 to a request of call `h` (RFC 3261 §22.2): sends it again with
-    /// credentials and a fresh CSeq (the dialog's next one while the dialog lives). Returns
-    /// the new CSeq number, or the challenge's verdict when it can't be answered.
+    /// credentials and a fresh CSeq (the dialog's next one while the dialog lives), unless
+    /// it has had its re-sends (§22.3). Returns the new CSeq number, or the challenge's
+    /// verdict when it isn't answered.
     pub(super) fn retry_authorized(
         &mut self,
         now: Instant,
         h: CallHandle,
-        mut req: Request,
+        sent: Sent,
         resp: &Response,
         owner: Owner,
     ) -> Result<u32, Challenge> {
+        let Sent {
+            mut req,
+            mut challenges,
+        } = sent;
         let Ok(idx) = self.call_index(h) else {
             return Err(Challenge::Rejected);
         };
         let call = &mut self.calls[idx];
-        match call.auth.handle_challenge(&req, resp) {
+        match call.auth.handle_challenge(&req, resp, &mut challenges) {
             Challenge::Retry => {}
             verdict => return Err(verdict),
         }
@@ -598,7 +651,7 @@ impl UserAgent {
             format!("{seq} {}", req.method),
         );
         call.auth.authorize(&mut req);
-        self.send_client(now, req, owner);
+        self.resend_client(now, req, owner, challenges);
         Ok(seq)
     }
 
@@ -656,9 +709,18 @@ impl UserAgent {
     // ---- internals: bookkeeping ----
 
     pub(super) fn collect_garbage(&mut self) {
-        self.clients.retain(|(t, _)| !t.is_terminated());
+        self.clients.retain(|c| !c.tx.is_terminated());
         self.servers.retain(|t| !t.is_terminated());
         self.calls.retain(|c| !c.ended);
+    }
+}
+
+/// The failure a challenge we don't answer again stands for.
+pub(super) fn challenge_error(verdict: Challenge) -> SipError {
+    match verdict {
+        Challenge::Retry | Challenge::Rejected => SipError::AuthFailed,
+        Challenge::Unsupported(why) => SipError::AuthUnsupported(why),
+        Challenge::Loop => SipError::AuthLoop,
     }
 }
 

@@ -222,7 +222,7 @@ impl UserAgent {
         &mut self,
         now: Instant,
         h: CallHandle,
-        req: Option<Request>,
+        sent: Option<Sent>,
         ev: ClientEvent,
     ) {
         let resp = match ev {
@@ -233,7 +233,7 @@ impl UserAgent {
         let code = resp
             .as_ref()
             .map_or(StatusCode::REQUEST_TIMEOUT, Response::code);
-        let sent = req.as_ref().and_then(|r| r.cseq()).map(|c| c.cseq);
+        let seq = sent.as_ref().and_then(|s| s.req.cseq()).map(|c| c.cseq);
         let Ok(idx) = self.call_index(h) else { return };
         let CallState::Confirmed { transfer, .. } = &mut self.calls[idx].state else {
             return;
@@ -242,7 +242,7 @@ impl UserAgent {
             Transfer::Referring { id } | Transfer::Subscribed { id, .. } => *id,
             Transfer::Idle => return,
         };
-        if sent.is_some_and(|s| s != current) {
+        if seq.is_some_and(|s| s != current) {
             return; // about a REFER we already gave up on
         }
         if code.is_success() {
@@ -254,12 +254,16 @@ impl UserAgent {
             }
             return;
         }
-        if let (Some(resp), Some(req), true) = (&resp, req, is_auth_challenge(code)) {
-            if let Ok(id) = self.retry_authorized(now, h, req, resp, Owner::Refer(h)) {
-                if let CallState::Confirmed { transfer, .. } = &mut self.calls[idx].state {
-                    *transfer = Transfer::Referring { id };
+        let mut error = None;
+        if let (Some(resp), Some(sent), true) = (&resp, sent, is_auth_challenge(code)) {
+            match self.retry_authorized(now, h, sent, resp, Owner::Refer(h)) {
+                Ok(id) => {
+                    if let CallState::Confirmed { transfer, .. } = &mut self.calls[idx].state {
+                        *transfer = Transfer::Referring { id };
+                    }
+                    return;
                 }
-                return;
+                Err(verdict) => error = Some(challenge_error(verdict)),
             }
         }
         if let CallState::Confirmed { transfer, .. } = &mut self.calls[idx].state {
@@ -268,6 +272,7 @@ impl UserAgent {
         self.events.push_back(UaEvent::TransferFailed {
             call: h,
             status: code,
+            error,
         });
     }
 
@@ -281,6 +286,7 @@ impl UserAgent {
         self.events.push_back(UaEvent::TransferFailed {
             call: h,
             status: StatusCode::REQUEST_TIMEOUT,
+            error: None,
         });
     }
 
@@ -331,9 +337,11 @@ impl UserAgent {
             Report::Progress(status) => self
                 .events
                 .push_back(UaEvent::TransferProgress { call: h, status }),
-            Report::Failure(status) => self
-                .events
-                .push_back(UaEvent::TransferFailed { call: h, status }),
+            Report::Failure(status) => self.events.push_back(UaEvent::TransferFailed {
+                call: h,
+                status,
+                error: None,
+            }),
             Report::Success => {
                 self.events.push_back(UaEvent::Transferred { call: h });
                 // RFC 5589 §6: the transferor hangs up once the transfer succeeded.
@@ -347,14 +355,16 @@ impl UserAgent {
         &mut self,
         now: Instant,
         h: CallHandle,
-        req: Option<Request>,
+        sent: Option<Sent>,
         ev: ClientEvent,
     ) {
         let ClientEvent::Response(resp) = ev else {
             return tracing::debug!(call = %h, "NOTIFY timed out");
         };
-        if let (Some(req), true) = (req, is_auth_challenge(resp.code())) {
-            let _ = self.retry_authorized(now, h, req, &resp, Owner::Notify(h));
+        if let (Some(sent), true) = (sent, is_auth_challenge(resp.code())) {
+            if let Err(verdict) = self.retry_authorized(now, h, sent, &resp, Owner::Notify(h)) {
+                tracing::info!(call = %h, ?verdict, "NOTIFY challenge not answered");
+            }
         }
     }
 

@@ -1,12 +1,26 @@
-//! The registration usage of the user agent (RFC 3261 §10).
+//! The registration usage of the user agent (RFC 3261 §10), with bounded re-sends for
+//! challenges and 423s and the back-off of RFC 5626 §4.5 between failed attempts.
 
 use super::*;
 
 impl UserAgent {
+    /// Starts a new REGISTER attempt (API call, refresh or retry).
     pub(super) fn send_register(&mut self, now: Instant, unregister: bool) {
+        self.resend_register(now, unregister, ChallengeCount::default(), 0);
+    }
+
+    /// Sends the attempt's REGISTER again, or the first time: after `challenges` and after
+    /// `raises` raises of the expiry for 423s.
+    fn resend_register(
+        &mut self,
+        now: Instant,
+        unregister: bool,
+        challenges: ChallengeCount,
+        raises: u8,
+    ) {
         if let RegState::Pending { branch, .. } = &self.reg.state {
             let branch = branch.clone();
-            self.clients.retain(|(t, _)| t.branch != branch);
+            self.clients.retain(|c| c.tx.branch != branch);
         }
         self.reg.cseq += 1;
         let aor = self.aor_name_addr();
@@ -38,17 +52,19 @@ impl UserAgent {
         req.headers.insert(Name::SUPPORTED, "path, outbound, gruu");
         req.headers.insert(Name::ALLOW, ALLOW);
         self.reg.auth.authorize(&mut req);
-        let branch = self.send_client(now, req, Owner::Register);
-        self.reg.state = RegState::Pending { branch, unregister };
+        let branch = self.resend_client(now, req, Owner::Register, challenges);
+        self.reg.state = RegState::Pending {
+            branch,
+            unregister,
+            raises,
+        };
     }
 
-    pub(super) fn on_register_result(
-        &mut self,
-        now: Instant,
-        req: Option<Request>,
-        ev: ClientEvent,
-    ) {
-        let RegState::Pending { unregister, .. } = self.reg.state else {
+    pub(super) fn on_register_result(&mut self, now: Instant, sent: Option<Sent>, ev: ClientEvent) {
+        let RegState::Pending {
+            unregister, raises, ..
+        } = self.reg.state
+        else {
             return;
         };
         let resp = match ev {
@@ -70,7 +86,6 @@ impl UserAgent {
                 self.events.push_back(UaEvent::Unregistered);
             }
             200..=299 => {
-                self.reg.auth.accepted();
                 let expires =
                     registration::granted_expires(&resp, &self.via_host, self.reg.expires);
                 if expires == 0 {
@@ -81,32 +96,46 @@ impl UserAgent {
                         true,
                     );
                 }
+                self.reg.failures = 0;
                 self.reg.state = RegState::Registered {
                     refresh_at: now + registration::refresh_delay(expires),
                 };
                 self.events.push_back(UaEvent::Registered { expires });
             }
             401 | 407 => {
-                let Some(req) = req else { return };
-                match self.reg.auth.handle_challenge(&req, &resp) {
-                    Challenge::Retry => self.send_register(now, unregister),
-                    Challenge::Rejected => {
-                        self.registration_failed(now, SipError::AuthFailed, Some(code), false)
+                let Some(Sent {
+                    req,
+                    mut challenges,
+                }) = sent
+                else {
+                    return;
+                };
+                match self.reg.auth.handle_challenge(&req, &resp, &mut challenges) {
+                    Challenge::Retry => self.resend_register(now, unregister, challenges, raises),
+                    // A server stuck on stale nonces may recover: try again after the back-off.
+                    Challenge::Loop => {
+                        self.registration_failed(now, SipError::AuthLoop, Some(code), true)
                     }
-                    Challenge::Unsupported(why) => self.registration_failed(
-                        now,
-                        SipError::AuthUnsupported(why),
-                        Some(code),
-                        false,
-                    ),
+                    // Wrong password or a scheme we can't do: retrying can't help, and
+                    // repeated failures get an account banned.
+                    verdict => {
+                        self.registration_failed(now, challenge_error(verdict), Some(code), false)
+                    }
                 }
             }
+            // RFC 3261 §10.2.8: ask again with the Min-Expires, a few times, within reason.
             423 => match registration::min_expires(&resp) {
-                Some(min) if min > self.reg.expires && !unregister => {
+                Some(min)
+                    if !unregister
+                        && min > self.reg.expires
+                        && min <= registration::MAX_MIN_EXPIRES
+                        && raises < registration::MAX_RAISES =>
+                {
                     self.reg.expires = min;
-                    self.send_register(now, false);
+                    let challenges = sent.map(|s| s.challenges).unwrap_or_default();
+                    self.resend_register(now, false, challenges, raises + 1);
                 }
-                _ => self.registration_failed(now, SipError::Rejected(code), Some(code), false),
+                _ => self.registration_failed(now, SipError::IntervalTooBrief, Some(code), false),
             },
             _ => {
                 let transient = code.as_u16() >= 500 || code == StatusCode::REQUEST_TIMEOUT;
@@ -115,6 +144,7 @@ impl UserAgent {
         }
     }
 
+    /// The attempt failed; with `retry`, another one follows after the back-off.
     pub(super) fn registration_failed(
         &mut self,
         now: Instant,
@@ -129,8 +159,9 @@ impl UserAgent {
                 ..
             }
         );
-        let retry_at =
-            (retry && self.want_registered).then(|| now + registration::RETRY_AFTER_FAILURE);
+        self.reg.failures = self.reg.failures.saturating_add(1);
+        let retry_at = (retry && self.want_registered)
+            .then(|| now + registration::retry_delay(self.reg.failures, self.ids.next()));
         self.reg.state = RegState::Failed { retry_at };
         if unregistering {
             // An unregister that fails still ends our interest in the binding.

@@ -168,7 +168,7 @@ impl UserAgent {
         &mut self,
         now: Instant,
         h: CallHandle,
-        req: Option<Request>,
+        sent: Option<Sent>,
         ev: ClientEvent,
     ) {
         let resp = match ev {
@@ -178,11 +178,11 @@ impl UserAgent {
         match resp.code().as_u16() {
             100..=199 => {}
             200..=299 => {
-                if let Some(req) = req {
-                    self.ack_reinvite(&req, resp, h);
+                if let Some(sent) = sent {
+                    self.ack_reinvite(&sent.req, resp, h);
                 }
             }
-            _ => self.reinvite_refused(now, h, req, resp),
+            _ => self.reinvite_refused(now, h, sent, resp),
         }
     }
 
@@ -260,10 +260,11 @@ impl UserAgent {
         &mut self,
         now: Instant,
         h: CallHandle,
-        req: Option<Request>,
+        sent: Option<Sent>,
         resp: Response,
     ) {
         let code = resp.code();
+        let mut error = None;
         let Ok(idx) = self.call_index(h) else { return };
         if !matches!(
             self.calls[idx].state,
@@ -276,12 +277,10 @@ impl UserAgent {
         }
         match code.as_u16() {
             401 | 407 => {
-                if let Some(req) = req {
-                    if self
-                        .retry_authorized(now, h, req, &resp, Owner::Reinvite(h))
-                        .is_ok()
-                    {
-                        return;
+                if let Some(sent) = sent {
+                    match self.retry_authorized(now, h, sent, &resp, Owner::Reinvite(h)) {
+                        Ok(_) => return,
+                        Err(verdict) => error = Some(challenge_error(verdict)),
                     }
                 }
             }
@@ -324,6 +323,7 @@ impl UserAgent {
         self.events.push_back(UaEvent::ReinviteFailed {
             call: h,
             status: code,
+            error,
         });
     }
 

@@ -5,6 +5,8 @@
 use super::refer::sipfrag_status;
 use super::*;
 
+mod limits;
+
 const FAR_CONTACT: &str = "<sip:bob@192.0.2.9;transport=ws>";
 const FAR_TARGET: &str = "sip:bob@192.0.2.9;transport=ws";
 
@@ -369,7 +371,7 @@ fn reinvite_491_is_retried_once_within_rfc3261_bounds() {
             p.respond(&retry, 491, &[], b"");
             let events = p.events();
             assert!(
-                matches!(events[..], [UaEvent::ReinviteFailed { status: StatusCode::REQUEST_PENDING, call }] if call == p.call),
+                matches!(events[..], [UaEvent::ReinviteFailed { status: StatusCode::REQUEST_PENDING, call, error: None }] if call == p.call),
                 "{events:?}"
             );
             p.advance(Duration::from_secs(60));
