@@ -12,24 +12,37 @@ use std::path::Path;
 use tauri::{Manager, WebviewUrl, WebviewWindowBuilder};
 use tauri_plugin_deep_link::DeepLinkExt;
 
-/// Logs go to `DIR/wren.log`; `WREN_LOG` sets the filter as for the CLI.
+/// Logs go to `DIR/wren.log` (only the user may read it: it names calls and servers);
+/// `WREN_LOG` sets the filter as for the CLI, within the rules of `wren_engine::logging`.
 fn init_logs(dir: &Path) -> std::io::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     std::fs::create_dir_all(dir)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("wren.log"))?;
-    let mut filter = tracing_subscriber::EnvFilter::try_from_env("WREN_LOG")
-        .unwrap_or_else(|_| "info,ezk_sip_auth=error".into());
-    for cap in wren_engine::LOG_CAPS {
-        if let Ok(directive) = cap.parse() {
-            filter = filter.add_directive(directive);
+    let path = dir.join("wren.log");
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        // A file from an older version may have the umask's mode.
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         }
     }
+    let file = options.open(&path)?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WREN_LOG")
+        .unwrap_or_else(|_| "info,ezk_sip_auth=error".into());
     let _ = tracing_subscriber::fmt()
-        .with_writer(std::sync::Mutex::new(file))
+        .with_writer(std::sync::Mutex::new(
+            wren_engine::logging::SafeWriter::new(file),
+        ))
         .with_ansi(false)
         .with_env_filter(filter)
+        .finish()
+        .with(tracing_subscriber::filter::filter_fn(
+            wren_engine::logging::quiet_crates,
+        ))
         .try_init();
     Ok(())
 }

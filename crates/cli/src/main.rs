@@ -180,17 +180,21 @@ impl Outcome {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut filter = tracing_subscriber::EnvFilter::try_from_env("WREN_LOG")
+    // The user's filter, then the rules no filter lifts (wren_engine::logging).
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WREN_LOG")
         .unwrap_or_else(|_| "warn,ezk_sip_auth=error".into());
-    for cap in wren_engine::LOG_CAPS {
-        if let Ok(directive) = cap.parse() {
-            filter = filter.add_directive(directive);
-        }
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::fmt()
+            .with_writer(|| wren_engine::logging::SafeWriter::new(std::io::stderr()))
+            .with_env_filter(filter)
+            .finish()
+            .with(tracing_subscriber::filter::filter_fn(
+                wren_engine::logging::quiet_crates,
+            ))
+            .init();
     }
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .init();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

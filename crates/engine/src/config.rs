@@ -101,7 +101,7 @@ impl fmt::Debug for AccountConfig {
 }
 
 /// What a user typed, before validation.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct AccountInput {
     pub server: String,
     pub user: String,
@@ -115,6 +115,18 @@ pub struct AccountInput {
     pub trusted_certificate: Option<String>,
     pub register_expires: Option<u32>,
     pub codecs: Option<Vec<CodecKind>>,
+}
+
+impl fmt::Debug for AccountInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountInput")
+            .field("server", &self.server)
+            .field("user", &"<redacted>")
+            .field("password", &"<redacted>")
+            .field("ca_file", &self.ca_file)
+            .field("codecs", &self.codecs)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AccountInput {
@@ -230,6 +242,20 @@ mod tests {
             user: "alice".into(),
             password: "pw".into(),
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn nothing_that_holds_a_password_prints_it() {
+        let input = AccountInput {
+            password: "s3cret-pw".into(),
+            user: "alice-identity".into(),
+            ..input()
+        };
+        let config = input.clone().validate().unwrap();
+        for text in [format!("{input:?}"), format!("{config:?}")] {
+            assert!(!text.contains("s3cret-pw"), "{text}");
+            assert!(!text.contains("alice-identity"), "{text}");
         }
     }
 

@@ -393,8 +393,7 @@ impl Driver {
                         .unwrap_or_else(PoisonError::into_inner)
                         .take();
                     FlowWhat::Down(FlowDown::ConnectFailed {
-                        certificate: certificate
-                            .filter(|_| e.error.code == ErrorCode::TlsUntrustedCertificate),
+                        certificate: certificate.filter(|_| e.error.code.is_certificate()),
                         error: e.error,
                         retry_slowly: e.retry_slowly,
                     })
@@ -644,6 +643,7 @@ fn spawn_flow(
         let down = loop {
             match stream.next().await {
                 Some(Ok(WsMessage::Close(frame))) => {
+                    // The core keeps only the reason's printable characters.
                     let (code, reason) = frame.map_or((1005, String::new()), |f| {
                         (u16::from(f.code), f.reason.to_string())
                     });
@@ -655,10 +655,14 @@ fn spawn_flow(
                     }
                 }
                 Some(Err(e)) => {
-                    break FlowDown::Lost(EngineError::new(
-                        ErrorCode::NetConnectionLost,
-                        e.to_string(),
-                    ))
+                    use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+                    let code = match &e {
+                        WsError::Capacity(CapacityError::MessageTooLong { .. }) => {
+                            ErrorCode::WsMessageTooBig
+                        }
+                        _ => ErrorCode::NetConnectionLost,
+                    };
+                    break FlowDown::Lost(EngineError::new(code, e.to_string()));
                 }
                 None => {
                     break FlowDown::Lost(EngineError::new(

@@ -61,6 +61,10 @@ error_codes! {
     SipNoAck = "sip.no_ack", Network;
     /// The far end no longer knows the call.
     SipDialogGone = "sip.dialog_gone", Peer;
+    /// The server kept challenging with `stale=true`; Wren stopped re-sending.
+    SipAuthLoop = "sip.auth_loop", Peer;
+    /// The server kept asking for a longer registration (423) than Wren will grant.
+    SipIntervalTooBrief = "sip.interval_too_brief", Peer;
     /// Not a SIP address Wren can call.
     SipInvalidUri = "sip.invalid_uri", User;
     /// Not possible in the call's state.
@@ -85,6 +89,15 @@ error_codes! {
     NetSendStalled = "net.send_stalled", Network;
     /// The server's certificate is not trusted.
     TlsUntrustedCertificate = "tls.untrusted_certificate", Peer;
+    /// The server's certificate names another server.
+    TlsNameMismatch = "tls.name_mismatch", Peer;
+    /// The server's certificate has expired.
+    TlsExpired = "tls.expired", Peer;
+    /// The server's certificate is not valid yet (or this computer's clock is wrong).
+    TlsNotYetValid = "tls.not_yet_valid", Peer;
+    /// The server's certificate comes from an authority this system doesn't trust
+    /// (self-signed, or a private CA).
+    TlsUnknownIssuer = "tls.unknown_issuer", Peer;
     /// The TLS handshake failed.
     TlsHandshakeFailed = "tls.handshake_failed", Peer;
     /// TLS could not be set up here.
@@ -95,6 +108,8 @@ error_codes! {
     WsNoSipSubprotocol = "ws.no_sip_subprotocol", Peer;
     /// The server closed the connection.
     WsClosed = "ws.closed", Peer;
+    /// The server sent a WebSocket message larger than any SIP message.
+    WsMessageTooBig = "ws.message_too_big", Peer;
     /// The server URL is not a ws:// or wss:// URL.
     ConfigInvalidServer = "config.invalid_server", User;
     /// The user name is empty or invalid.
@@ -219,12 +234,46 @@ pub struct EngineError {
 }
 
 impl EngineError {
+    /// An error with `code`; control characters in `message` (which often quotes the
+    /// network: a close reason, a reason phrase, a server's text) are escaped here, so no
+    /// error can carry a terminal escape sequence or a forged line to a screen or log.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             fault: code.fault(),
-            message: message.into(),
+            message: printable(&message.into()),
         }
+    }
+}
+
+/// `text` with every control character (C0, DEL, C1: ESC, CR, LF, CSI...) written as a
+/// `\u{..}` escape; everything else as it is.
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl ErrorCode {
+    /// A refused server certificate (the user may check and trust it by fingerprint).
+    pub fn is_certificate(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::TlsUntrustedCertificate
+                | ErrorCode::TlsNameMismatch
+                | ErrorCode::TlsExpired
+                | ErrorCode::TlsNotYetValid
+                | ErrorCode::TlsUnknownIssuer
+        )
     }
 }
 
@@ -247,6 +296,8 @@ impl From<wren_sip::SipError> for EngineError {
             E::Malformed => ErrorCode::SipMalformed,
             E::NoAck => ErrorCode::SipNoAck,
             E::DialogGone => ErrorCode::SipDialogGone,
+            E::AuthLoop => ErrorCode::SipAuthLoop,
+            E::IntervalTooBrief => ErrorCode::SipIntervalTooBrief,
         };
         Self::new(code, e.to_string())
     }

@@ -12,6 +12,7 @@ mod files;
 mod handle;
 mod history;
 pub mod hub;
+pub mod logging;
 mod media;
 mod preferences;
 mod secrets;
@@ -38,11 +39,6 @@ pub use wren_media::CodecKind;
 
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, watch};
-
-/// Log filter directives every binary appends to the user's: the WebSocket library logs
-/// whole frames (SIP messages with identities and digests) at debug and trace. The engine
-/// logs the same messages itself, redacted.
-pub const LOG_CAPS: &[&str] = &["tungstenite=info", "tokio_tungstenite=info"];
 
 /// Starts an engine for one account on the current tokio runtime, with no sound devices
 /// (calls use files, tones or silence). The receiver sees every event from the first one.

@@ -23,6 +23,17 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// How long a connection attempt (TCP, TLS and upgrade) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The largest WebSocket message (and frame) Wren takes: a SIP message is at most this
+/// (the parser's limit), so nothing larger is ever buffered; a larger one fails the flow.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+
+/// The WebSocket limits of every flow.
+pub fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
+}
+
 /// Why a flow could not be opened, and whether retrying soon could help (not for a
 /// certificate or configuration problem).
 #[derive(Debug)]
@@ -232,10 +243,14 @@ async fn connect_inner(
         Some(cfg) => Connector::Rustls(cfg),
         None => Connector::Plain,
     };
-    let (ws, response) =
-        tokio_tungstenite::client_async_tls_with_config(request, tcp, None, Some(connector))
-            .await
-            .map_err(|e| classify(&url, e))?;
+    let (ws, response) = tokio_tungstenite::client_async_tls_with_config(
+        request,
+        tcp,
+        Some(ws_config()),
+        Some(connector),
+    )
+    .await
+    .map_err(|e| classify(&url, e))?;
     // RFC 7118 §4.1: fail the connection if the server did not select `sip`.
     let selected = response
         .headers()
@@ -251,29 +266,59 @@ async fn connect_inner(
     Ok(Flow { ws, local_ip })
 }
 
+/// A refused server certificate, by what is wrong with it (the UI says which, and "Trust
+/// certificate" accepts that problem).
+pub fn certificate_problem(why: &rustls::CertificateError) -> (ErrorCode, &'static str) {
+    use rustls::CertificateError as C;
+    match why {
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            (ErrorCode::TlsNameMismatch, "is for another server name")
+        }
+        C::Expired | C::ExpiredContext { .. } => (ErrorCode::TlsExpired, "has expired"),
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            (ErrorCode::TlsNotYetValid, "is not valid yet")
+        }
+        C::UnknownIssuer => (
+            ErrorCode::TlsUnknownIssuer,
+            "was issued by an authority this system doesn't know (self-signed?)",
+        ),
+        _ => (ErrorCode::TlsUntrustedCertificate, "is not trusted"),
+    }
+}
+
+fn tls_error(url: &str, tls: &rustls::Error) -> ConnectError {
+    match tls {
+        rustls::Error::InvalidCertificate(why) => {
+            let (code, what) = certificate_problem(why);
+            slowly(EngineError::new(
+                code,
+                format!("the certificate of {url} {what} ({why:?})"),
+            ))
+        }
+        other => slowly(EngineError::new(
+            ErrorCode::TlsHandshakeFailed,
+            format!("{url}: {other}"),
+        )),
+    }
+}
+
 fn classify(url: &str, e: tokio_tungstenite::tungstenite::Error) -> ConnectError {
-    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    use tokio_tungstenite::tungstenite::error::{ProtocolError, TlsError};
     use tokio_tungstenite::tungstenite::Error as E;
     let text = e.to_string();
     match &e {
         E::Io(io) => match io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            Some(rustls::Error::InvalidCertificate(why)) => slowly(EngineError::new(
-                ErrorCode::TlsUntrustedCertificate,
-                format!("the certificate of {url} is not trusted: {why:?}"),
-            )),
-            Some(tls) => slowly(EngineError::new(
-                ErrorCode::TlsHandshakeFailed,
-                format!("{url}: {tls}"),
-            )),
+            Some(tls) => tls_error(url, tls),
             // The server went away during the upgrade (RFC 6455 §4.1: fail the connection).
             None => soon(EngineError::new(
                 ErrorCode::WsHandshakeFailed,
                 format!("{url}: {text}"),
             )),
         },
+        E::Tls(TlsError::Rustls(tls)) => tls_error(url, tls),
         E::Tls(t) => slowly(EngineError::new(
-            ErrorCode::TlsUntrustedCertificate,
-            format!("the certificate of {url} is not trusted: {t}"),
+            ErrorCode::TlsHandshakeFailed,
+            format!("{url}: {t}"),
         )),
         E::Http(resp) => soon(EngineError::new(
             ErrorCode::WsHandshakeFailed,
@@ -296,6 +341,27 @@ fn classify(url: &str, e: tokio_tungstenite::tungstenite::Error) -> ConnectError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_certificate_problem_has_its_own_code() {
+        use rustls::CertificateError as C;
+        let table = [
+            (C::NotValidForName, ErrorCode::TlsNameMismatch),
+            (C::Expired, ErrorCode::TlsExpired),
+            (C::NotValidYet, ErrorCode::TlsNotYetValid),
+            (C::UnknownIssuer, ErrorCode::TlsUnknownIssuer),
+            (C::BadSignature, ErrorCode::TlsUntrustedCertificate),
+            (C::Revoked, ErrorCode::TlsUntrustedCertificate),
+        ];
+        for (problem, code) in table {
+            assert_eq!(certificate_problem(&problem).0, code, "{problem:?}");
+            assert!(code.is_certificate());
+            let e = tls_error("wss://x", &rustls::Error::InvalidCertificate(problem));
+            assert_eq!(e.error.code, code);
+            assert!(e.retry_slowly, "a certificate problem is not retried soon");
+        }
+        assert!(!ErrorCode::TlsHandshakeFailed.is_certificate());
+    }
 
     #[test]
     fn fingerprints_are_sha256_in_colon_pairs_and_pasted_ones_normalise() {

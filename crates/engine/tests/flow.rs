@@ -204,3 +204,74 @@ async fn stalled_flow_does_not_stall_the_engine() {
     );
     engine.shutdown().await;
 }
+
+/// A server that sends a message far larger than any SIP message, in frames each small enough
+/// on its own: the flow fails with `ws.message_too_big` as soon as the message passes the SIP
+/// limit (nothing more of it is buffered), and a hostile close reason on the next connection
+/// reaches the error's text only as printable characters.
+#[tokio::test]
+async fn an_oversized_message_fails_the_flow_and_a_hostile_close_reason_is_made_printable() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame};
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_hdr_async(tcp, select_sip)
+            .await
+            .unwrap();
+        // 16 KiB frames of one text message, up to 16 MiB in all (the client stops reading
+        // long before).
+        let chunk = vec![b'a'; 16 * 1024];
+        for i in 0..1024 {
+            let opcode = if i == 0 {
+                OpCode::Data(Data::Text)
+            } else {
+                OpCode::Data(Data::Continue)
+            };
+            let frame = Frame::message(chunk.clone(), opcode, false);
+            if ws.send(Message::Frame(frame)).await.is_err() {
+                break;
+            }
+            counter.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_hdr_async(tcp, select_sip)
+            .await
+            .unwrap();
+        let _ = ws
+            .close(Some(CloseFrame {
+                code: 1000u16.into(),
+                reason: "\u{1b}[31mEVIL\r\nforged: line\u{7}".into(),
+            }))
+            .await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let (engine, mut rx) = wren_engine::start(account(port));
+    assert_eq!(next_connection(&mut rx).await, ConnectionState::Connected);
+    assert_eq!(
+        error_code(next_connection(&mut rx).await),
+        ErrorCode::WsMessageTooBig
+    );
+    assert_eq!(next_connection(&mut rx).await, ConnectionState::Connected);
+    let ConnectionState::Disconnected { error, .. } = next_connection(&mut rx).await else {
+        panic!("the hostile close should fail the flow");
+    };
+    assert_eq!(error.code, ErrorCode::WsClosed);
+    assert!(error.message.contains("EVIL"), "{error:?}");
+    assert!(
+        !error.message.chars().any(char::is_control),
+        "control characters in {:?}",
+        error.message
+    );
+    engine.shutdown().await;
+    // The server could not push the whole 16 MiB: the client closed the flow early.
+    assert!(
+        sent.load(std::sync::atomic::Ordering::Relaxed) < 16 * 1024 * 1024,
+        "the whole message was taken"
+    );
+}

@@ -33,11 +33,18 @@ impl EngineCore {
             UaEvent::ReinviteAnswered { call, sdp } | UaEvent::RemoteSdp { call, sdp } => {
                 self.on_reinvite_answered(now, account, call, &sdp)
             }
-            UaEvent::ReinviteFailed { call, status } => {
-                tracing::info!(
-                    status = status.as_u16(),
-                    "re-INVITE refused; the call stays as it was"
-                );
+            UaEvent::ReinviteFailed {
+                call,
+                status,
+                error,
+            } => {
+                match &error {
+                    Some(e) => tracing::warn!("re-INVITE given up ({e}); the call stays as it was"),
+                    None => tracing::info!(
+                        status = status.as_u16(),
+                        "re-INVITE refused; the call stays as it was"
+                    ),
+                }
                 if let Some(a) = self.active_by_sip(account, call) {
                     a.media.local.direction = hold_direction(a.held);
                     a.refused = a.reinvite.take();
@@ -68,15 +75,22 @@ impl EngineCore {
                     }
                 }
             }
-            UaEvent::TransferFailed { call, status } => {
+            UaEvent::TransferFailed {
+                call,
+                status,
+                error,
+            } => {
                 tracing::info!(
                     status = status.as_u16(),
                     "transfer failed; the call stays up"
                 );
-                let error = EngineError::new(
-                    ErrorCode::SipTransferFailed,
-                    format!("the transfer failed with status {status}"),
-                );
+                // A challenge loop the user agent gave up on says so; otherwise the status.
+                let error = error.map(EngineError::from).unwrap_or_else(|| {
+                    EngineError::new(
+                        ErrorCode::SipTransferFailed,
+                        format!("the transfer failed with status {status}"),
+                    )
+                });
                 self.report_transfer(account, call, Err(error));
                 // The consultation call of an attended transfer stays ours.
                 let consult = self
