@@ -22,7 +22,9 @@ pub use error::MediaError;
 pub use sdp::{
     accept_answer, answer_offer, create_offer, Direction, LocalMedia, Negotiated, SdpError,
 };
-pub use session::{MediaSession, MediaStats, PacketKind, Transmit};
+pub use session::{
+    MediaEvent, MediaSession, MediaStats, PacketKind, Transmit, DEFAULT_MEDIA_TIMEOUT,
+};
 pub use wire::{PayloadType, RtpTimestamp, SeqNo, Ssrc};
 
 /// Samples in one 20 ms frame of the internal format (48 kHz mono `i16`).

@@ -1,5 +1,8 @@
 //! Reception statistics for one remote source: extended sequence numbers (RFC 3550 §A.1),
 //! loss (§A.3) and interarrival jitter (§A.8), as carried in report blocks (§6.4.1).
+//!
+//! §A.1's probation of a new source (`MIN_SEQUENTIAL`) is the session's, which also checks
+//! the source address (`session/source.rs`); this starts counting once a source is taken.
 
 use std::time::Instant;
 
@@ -9,7 +12,7 @@ use crate::wire::{RtpTimestamp, SeqNo, Ssrc};
 /// A jump of more than this many sequence numbers ahead is a restart, not loss (§A.1).
 const MAX_DROPOUT: u16 = 3000;
 /// Packets up to this far behind are late duplicates or reordering, not a restart (§A.1).
-const MAX_MISORDER: u16 = 100;
+pub(crate) const MAX_MISORDER: u16 = 100;
 const SEQ_MOD: u32 = 1 << 16;
 
 /// What [`ReceptionStats::update`] made of a packet.
@@ -72,16 +75,20 @@ impl ReceptionStats {
     }
 
     /// Records a packet with `seq` (§A.1 `update_seq`).
+    ///
+    /// A jump is taken as a restart only when the very next packet continues it: unlike
+    /// §A.1's code, a packet of the old sequence in between cancels it, so a stranger's
+    /// packets interleaved with the stream never confirm one another.
     pub fn update(&mut self, seq: SeqNo) -> SeqVerdict {
         let udelta = seq.distance_from(self.max_seq);
+        let jump = self.bad_seq.take();
         if udelta < MAX_DROPOUT {
             if seq.as_u16() < self.max_seq.as_u16() {
                 self.cycles = self.cycles.wrapping_add(SEQ_MOD);
             }
             self.max_seq = seq;
         } else if u32::from(udelta) <= SEQ_MOD - u32::from(MAX_MISORDER) {
-            // A very large jump: a restart if the next packet continues from here.
-            if self.bad_seq == Some(seq) {
+            if jump == Some(seq) {
                 self.init_seq(seq);
             } else {
                 self.bad_seq = Some(seq.next());
@@ -215,6 +222,17 @@ mod tests {
         assert_eq!(s.extended_max(), 40_001);
         assert_eq!(s.expected(), 1);
         assert_eq!(s.received(), 1);
+    }
+
+    #[test]
+    fn a_jump_interleaved_with_the_old_sequence_is_never_confirmed() {
+        let mut s = ReceptionStats::new(SeqNo::new(10), 8000, Instant::now());
+        for i in 0..50u16 {
+            assert_eq!(s.update(SeqNo::new(10 + i)), SeqVerdict::Accepted);
+            assert_eq!(s.update(SeqNo::new(10_010 + i)), SeqVerdict::BadSeq);
+        }
+        assert_eq!(s.extended_max(), 59);
+        assert_eq!(s.cumulative_lost(), 0);
     }
 
     #[test]

@@ -7,34 +7,43 @@
 //!                                                                   ├─▶ poll_transmit()
 //!  handle_timeout() ─▶ RTCP SR/RR + SDES (every ~5 s, §6.2) ────────┘
 //!
-//!  handle_rtp() ─▶ parse ─▶ latch source (symmetric RTP) ─▶ ReceptionStats (§A.1, A.8)
+//!  handle_rtp() ─▶ parse ─▶ admit: latched source, one SSRC, probation ─▶ ReceptionStats
+//!                     │      (see `source.rs` for the rules)                (§A.1, A.8)
 //!                     └─▶ telephone-event? ─▶ DtmfReceiver ─▶ poll_dtmf() (RFC 4733)
 //!                     └─▶ JitterBuffer ─▶ poll_audio(): Decoder / FEC / PLC ─▶ 960 samples
-//!  handle_rtcp() ─▶ LSR/DLSR bookkeeping, RTT, BYE
+//!  handle_rtcp() ─▶ admit: the peer's RTCP source ─▶ LSR/DLSR bookkeeping, RTT, BYE ─┐
+//!  handle_timeout() ─▶ nothing heard for the media timeout (`watchdog.rs`) ──────────┴─▶ poll_event()
 //! ```
 //!
 //! The driver calls [`MediaSession::send_frame`] and [`MediaSession::poll_audio`] every
 //! 20 ms, feeds datagrams to `handle_rtp`/`handle_rtcp`, sleeps until
-//! [`MediaSession::poll_timeout`] and drains [`MediaSession::poll_transmit`] after each call.
+//! [`MediaSession::poll_timeout`] and drains [`MediaSession::poll_transmit`] and
+//! [`MediaSession::poll_event`] after each call.
 
 mod report;
+mod source;
 mod stats;
+mod watchdog;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
+pub use source::SSRC_TAKEOVER_SILENCE;
 pub use stats::MediaStats;
+pub use watchdog::DEFAULT_MEDIA_TIMEOUT;
 
 use crate::codec::{self, Decoder, Encoder};
 use crate::dtmf::{self, DtmfReceiver, DtmfSender, Step};
 use crate::jitter::{Insert, JitterBuffer, Playout, DEFAULT_TARGET_MS};
-use crate::reception::{ReceptionStats, SeqVerdict};
+use crate::reception::SeqVerdict;
 use crate::rtcp::{self, RtcpPacket};
 use crate::rtp::{RtpHeader, RtpPacket};
-use crate::sdp::Negotiated;
+use crate::sdp::{Direction, Negotiated};
 use crate::wire::{PayloadType, RtpTimestamp, SeqNo, Ssrc};
 use crate::{MediaError, FRAME_SAMPLES};
+use source::{Admit, Destination, Probation, RemoteSource};
+use watchdog::Watchdog;
 
 /// RFC 3550 §6.2: minimum report interval; the first report comes at half of it.
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
@@ -65,6 +74,24 @@ pub struct Transmit {
     pub kind: PacketKind,
 }
 
+/// Something about the call as a whole, from [`MediaSession::poll_event`]. Either one means
+/// the far end's media is gone: the call should end, with this as its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MediaEvent {
+    /// No RTP and no RTCP came from the far end for `silent_for` (at least the media
+    /// timeout) while both directions were negotiated.
+    MediaTimeout {
+        /// How long it had been silent.
+        silent_for: Duration,
+    },
+    /// The far end's stream left with RTCP BYE (RFC 3550 §6.6).
+    RemoteBye {
+        /// Its reason, if it gave one.
+        reason: Option<String>,
+    },
+}
+
 /// Our outgoing stream's state.
 struct Sender {
     seq: SeqNo,
@@ -77,33 +104,6 @@ struct Sender {
     last_sent: Option<(Instant, RtpTimestamp)>,
     sent_since_report: bool,
     payload: Vec<u8>,
-}
-
-/// Where the peer's packets go, and whether that came from the SDP or from the wire.
-struct Destination {
-    addr: SocketAddr,
-    latched: bool,
-}
-
-impl Destination {
-    /// Symmetric RTP/RTCP (RFC 4961): send back where the peer's first valid packet came from.
-    fn latch(&mut self, from: SocketAddr) {
-        if !self.latched {
-            if from != self.addr {
-                tracing::debug!(sdp = %self.addr, wire = %from, "latched onto the peer's source");
-            }
-            self.addr = from;
-            self.latched = true;
-        }
-    }
-}
-
-/// The peer's stream as we receive it.
-struct RemoteSource {
-    ssrc: Ssrc,
-    stats: ReceptionStats,
-    /// The middle of the NTP time of its last SR, and when that arrived (for LSR/DLSR).
-    last_sr: Option<(u32, Instant)>,
 }
 
 /// One audio stream of a call; see the module docs for the run loop.
@@ -121,9 +121,10 @@ pub struct MediaSession {
     rtp_dest: Destination,
     rtcp_dest: Destination,
     remote: Option<RemoteSource>,
-    /// A new SSRC seen once, with the sequence number that would confirm it (RFC 3550 §A.1
-    /// probation), so one stray packet doesn't restart playout.
-    candidate: Option<(Ssrc, SeqNo)>,
+    /// A new source's first packet, until the next confirms it (RFC 3550 §A.1 probation).
+    probation: Option<Probation>,
+    watchdog: Watchdog,
+    events: VecDeque<MediaEvent>,
     jitter: JitterBuffer,
     /// Decoded audio not yet handed out.
     pending: Vec<i16>,
@@ -162,6 +163,11 @@ fn payload_types(neg: &Negotiated) -> Result<(PayloadType, Option<PayloadType>),
     Ok((check(neg.pt)?, neg.dtmf_pt.map(check).transpose()?))
 }
 
+/// Whether the far end should be sending: only then can its silence time out.
+fn expects_media(neg: &Negotiated) -> bool {
+    neg.direction == Direction::SendRecv
+}
+
 /// SplitMix64: spreads the caller's random SSRC into the other random starting values.
 fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -189,6 +195,10 @@ impl MediaSession {
             rx_late: 0,
             rx_duplicate: 0,
             rx_invalid: 0,
+            rx_wrong_source: 0,
+            rx_other_ssrc: 0,
+            rx_out_of_sequence: 0,
+            stream_restarts: 0,
             rx_unexpected_pt: 0,
             rx_telephone_event: 0,
             concealed_frames: 0,
@@ -217,16 +227,12 @@ impl MediaSession {
                 sent_since_report: false,
                 payload: Vec::with_capacity(1500),
             },
-            rtp_dest: Destination {
-                addr: neg.remote_rtp,
-                latched: false,
-            },
-            rtcp_dest: Destination {
-                addr: neg.remote_rtcp,
-                latched: false,
-            },
+            rtp_dest: Destination::new(neg.remote_rtp),
+            rtcp_dest: Destination::new(neg.remote_rtcp),
             remote: None,
-            candidate: None,
+            probation: None,
+            watchdog: Watchdog::new(now, expects_media(&neg)),
+            events: VecDeque::new(),
             jitter: JitterBuffer::new(neg.codec.clock_rate(), DEFAULT_TARGET_MS),
             pending: Vec::with_capacity(2 * FRAME_SAMPLES),
             transmits: VecDeque::new(),
@@ -244,6 +250,8 @@ impl MediaSession {
     /// Applies a new offer/answer outcome mid-call (a re-INVITE, RFC 3264 §8): direction,
     /// peer address and payload types change in place; a different codec gets fresh codec
     /// state and playout. The RTP sequence and timestamp carry on (one SSRC, one stream).
+    /// A new peer address reopens the source latch; a change to or from hold stops or
+    /// restarts the media timeout.
     pub fn renegotiate(&mut self, neg: Negotiated) -> Result<(), MediaError> {
         let (pt, dtmf_pt) = payload_types(&neg)?;
         if neg.codec != self.neg.codec {
@@ -255,24 +263,29 @@ impl MediaSession {
             self.remote = None;
             self.stats.codec = neg.codec;
         }
-        if neg.remote_rtp != self.neg.remote_rtp {
-            self.rtp_dest = Destination {
-                addr: neg.remote_rtp,
-                latched: false,
-            };
-            self.rtcp_dest = Destination {
-                addr: neg.remote_rtcp,
-                latched: false,
-            };
-        }
+        let moved =
+            neg.remote_rtp != self.neg.remote_rtp || neg.remote_rtcp != self.neg.remote_rtcp;
         if !neg.direction.sends() {
             self.dtmf_tx = DtmfSender::default();
+        }
+        if !self.closed {
+            self.watchdog.expect(expects_media(&neg));
         }
         self.sender.marker = true;
         self.neg = neg;
         self.pt = pt;
         self.dtmf_pt = dtmf_pt;
+        if moved {
+            self.peer_moved();
+        }
         Ok(())
+    }
+
+    /// Sets how long the far end may send neither RTP nor RTCP before
+    /// [`MediaEvent::MediaTimeout`]; `None` never times out. Default:
+    /// [`DEFAULT_MEDIA_TIMEOUT`].
+    pub fn set_media_timeout(&mut self, timeout: Option<Duration>) {
+        self.watchdog.set_timeout(timeout);
     }
 
     // ----- getters -----
@@ -287,9 +300,14 @@ impl MediaSession {
         &self.neg
     }
 
-    /// Where RTP goes now (the SDP address until the peer's first packet latches it).
+    /// Where RTP goes now (the SDP address until the peer's first packets latch it).
     pub fn rtp_destination(&self) -> SocketAddr {
         self.rtp_dest.addr
+    }
+
+    /// The media timeout in force (see [`MediaSession::set_media_timeout`]).
+    pub fn media_timeout(&self) -> Option<Duration> {
+        self.watchdog.timeout()
     }
 
     /// The counters so far.
@@ -322,6 +340,7 @@ impl MediaSession {
         if self.closed {
             return;
         }
+        self.watchdog.tick(now);
         let Ok(frame) = <&[i16; FRAME_SAMPLES]>::try_from(pcm) else {
             tracing::warn!(len = pcm.len(), "send_frame needs {FRAME_SAMPLES} samples");
             return;
@@ -416,8 +435,10 @@ impl MediaSession {
         self.dtmf_rx.poll()
     }
 
-    /// Takes an RTP datagram that arrived on our RTP socket from `from`.
+    /// Takes an RTP datagram that arrived on our RTP socket from `from`. Only the far end's
+    /// current stream is played (see `source.rs`); anything else is counted and dropped.
     pub fn handle_rtp(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        self.watchdog.tick(now);
         let packet = match RtpPacket::parse(data) {
             Ok(p) => p,
             Err(e) => {
@@ -427,43 +448,55 @@ impl MediaSession {
             }
         };
         let header = packet.header;
-        let is_dtmf = Some(header.payload_type) == self.dtmf_pt;
-        if header.payload_type != self.pt && !is_dtmf {
-            self.stats.rx_unexpected_pt += 1;
-            return;
-        }
         if header.ssrc == self.ssrc {
             // Our own packets looped back, or an SSRC collision (RFC 3550 §8.2).
             self.stats.rx_invalid += 1;
             return;
         }
-        let clock_rate = self.neg.codec.clock_rate();
-        let known = self.remote.as_ref().map(|r| r.ssrc);
-        if known.is_some_and(|ssrc| ssrc != header.ssrc) {
-            // A new source must show two packets in sequence before it replaces the old.
-            if self.candidate != Some((header.ssrc, header.seq)) {
-                self.candidate = Some((header.ssrc, header.seq.next()));
-                return;
-            }
-            tracing::debug!(
-                ssrc = header.ssrc.as_u32(),
-                "peer changed SSRC; restarting playout"
-            );
-            self.jitter.reset();
-            self.remote = None;
+        let current = self.remote.as_ref().map(|r| r.ssrc) == Some(header.ssrc)
+            && self.rtp_dest.is_source(from);
+        if current {
+            // Comfort noise and the like still say the far end is there.
+            self.heard(now);
         }
-        self.candidate = None;
-        self.rtp_dest.latch(from);
-        let remote = self.remote.get_or_insert_with(|| RemoteSource {
-            ssrc: header.ssrc,
-            stats: ReceptionStats::new(header.seq, clock_rate, now),
-            last_sr: None,
-        });
+        if header.payload_type != self.pt && Some(header.payload_type) != self.dtmf_pt {
+            self.stats.rx_unexpected_pt += 1;
+            return;
+        }
+        match self.admit(now, from, &header, data) {
+            Admit::Current => self.receive(now, packet),
+            Admit::Started(at, held) => {
+                if let Ok(first) = RtpPacket::parse(&held) {
+                    self.receive(at, first);
+                }
+                self.receive(now, packet);
+            }
+            Admit::Refused => {}
+        }
+    }
+
+    /// Records that the far end's current stream or RTCP was heard.
+    fn heard(&mut self, now: Instant) {
+        self.watchdog.heard(now);
+        if let Some(remote) = &mut self.remote {
+            remote.last_heard = now;
+        }
+    }
+
+    /// Takes a packet of the current stream.
+    fn receive(&mut self, now: Instant, packet: RtpPacket<'_>) {
+        let header = packet.header;
+        self.heard(now);
+        let clock_rate = self.neg.codec.clock_rate();
+        let Some(remote) = self.remote.as_mut() else {
+            return;
+        };
         if remote.stats.update(header.seq) == SeqVerdict::BadSeq {
+            self.stats.rx_out_of_sequence += 1;
             return;
         }
         self.stats.rtp_rx += 1;
-        if is_dtmf {
+        if Some(header.payload_type) == self.dtmf_pt {
             // RFC 4733 events are not audio; their timestamps mark event starts, so they
             // stay out of the jitter estimate and the playout buffer.
             self.stats.rx_telephone_event += 1;
@@ -490,8 +523,10 @@ impl MediaSession {
         }
     }
 
-    /// Takes an RTCP datagram that arrived on our RTCP socket from `from`.
+    /// Takes an RTCP datagram that arrived on our RTCP socket from `from`. Only the far
+    /// end's RTCP counts; its BYE for the current stream is reported by `poll_event`.
     pub fn handle_rtcp(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        self.watchdog.tick(now);
         let packets = match rtcp::parse_compound(data) {
             Ok(p) => p,
             Err(e) => {
@@ -500,8 +535,11 @@ impl MediaSession {
                 return;
             }
         };
+        if !self.admit_rtcp(from) {
+            return;
+        }
         self.stats.rtcp_rx += 1;
-        self.rtcp_dest.latch(from);
+        self.watchdog.heard(now);
         for packet in packets {
             match packet {
                 RtcpPacket::SenderReport {
@@ -515,13 +553,16 @@ impl MediaSession {
                     self.take_reports(now, &reports);
                 }
                 RtcpPacket::ReceiverReport { reports, .. } => self.take_reports(now, &reports),
-                RtcpPacket::Goodbye { ssrcs, .. } => {
-                    if self
-                        .remote
-                        .as_ref()
-                        .is_some_and(|r| ssrcs.contains(&r.ssrc))
-                    {
+                RtcpPacket::Goodbye { ssrcs, reason } => {
+                    let Some(remote) = self.remote.as_mut() else {
+                        continue;
+                    };
+                    if ssrcs.contains(&remote.ssrc) && !remote.left {
+                        remote.left = true;
                         self.stats.remote_bye = true;
+                        // The reason is the peer's free text: not logged.
+                        tracing::info!("the far end's stream said RTCP BYE");
+                        self.events.push_back(MediaEvent::RemoteBye { reason });
                     }
                 }
                 RtcpPacket::SourceDescription { .. } | RtcpPacket::Other { .. } => {}
@@ -530,22 +571,29 @@ impl MediaSession {
     }
 
     /// Sends RTCP reports when due (call at or after [`MediaSession::poll_timeout`]).
+    /// Also reports the media timeout when it has passed.
     pub fn handle_timeout(&mut self, now: Instant, wall: SystemTime) {
-        let Some(due) = self.rtcp_due else {
-            return;
-        };
-        if now < due {
-            return;
+        self.watchdog.tick(now);
+        if let Some(silent_for) = self.watchdog.expire(now) {
+            tracing::info!(
+                ?silent_for,
+                "no RTP or RTCP from the far end: media timeout"
+            );
+            self.events
+                .push_back(MediaEvent::MediaTimeout { silent_for });
         }
-        let report = self.report(now, wall, None);
-        self.queue_rtcp(report);
-        self.rtcp_due = Some(now + self.next_interval());
+        if self.rtcp_due.is_some_and(|due| now >= due) {
+            let report = self.report(now, wall, None);
+            self.queue_rtcp(report);
+            self.rtcp_due = Some(now + self.next_interval());
+        }
     }
 
     /// Ends the stream: sends a final report with RTCP BYE (RFC 3550 §6.6) and stops
     /// sending and reporting.
     pub fn close(&mut self, now: Instant, wall: SystemTime) {
         self.closed = true;
+        self.watchdog.expect(false);
         if self.rtcp_due.take().is_some() {
             let report = self.report(now, wall, Some("call ended"));
             self.queue_rtcp(report);
@@ -559,15 +607,25 @@ impl MediaSession {
         self.transmits.pop_front()
     }
 
-    /// When [`MediaSession::handle_timeout`] wants to run next (`None` once closed).
+    /// When [`MediaSession::handle_timeout`] wants to run next: the next RTCP report or the
+    /// media timeout, whichever is first (`None` once closed).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.rtcp_due
+        [self.rtcp_due, self.watchdog.deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The next thing that happened to the call as a whole (media timeout, RTCP BYE).
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        self.events.pop_front()
     }
 
     /// The next 20 ms of decoded audio, or `None` when there is nothing to play yet (before
     /// the first packets, or re-buffering after the peer stopped): play silence then.
     /// Lost packets come out concealed. Call every 20 ms.
-    pub fn poll_audio(&mut self, _now: Instant) -> Option<[i16; FRAME_SAMPLES]> {
+    pub fn poll_audio(&mut self, now: Instant) -> Option<[i16; FRAME_SAMPLES]> {
+        self.watchdog.tick(now);
         let mut steps = 0;
         while self.pending.len() < FRAME_SAMPLES && steps < MAX_DECODE_STEPS {
             steps += 1;

@@ -21,6 +21,16 @@ pub struct MediaStats {
     pub rx_duplicate: u64,
     /// Datagrams that were not valid RTP or RTCP.
     pub rx_invalid: u64,
+    /// RTP and RTCP datagrams from an address other than the far end's, dropped.
+    pub rx_wrong_source: u64,
+    /// RTP packets from the far end's address but not its current stream (another SSRC while
+    /// that one is alive, or a new one that never passed probation), dropped.
+    pub rx_other_ssrc: u64,
+    /// RTP packets far off the stream's sequence and not confirmed by the next (RFC 3550
+    /// §A.1), dropped.
+    pub rx_out_of_sequence: u64,
+    /// Times the far end's stream was replaced by a new SSRC (a restart after silence or BYE).
+    pub stream_restarts: u64,
     /// RTP packets with a payload type we did not negotiate (comfort noise, ...).
     pub rx_unexpected_pt: u64,
     /// RFC 4733 telephone-event packets received.
