@@ -130,6 +130,10 @@ error_codes! {
     ConfigNoCodecs = "config.no_codecs", User;
     /// No RTP port pair could be bound.
     MediaBindFailed = "media.bind_failed", Ours;
+    /// No RTP and no RTCP came from the other side for the media timeout: the call was ended.
+    MediaTimeout = "media.timeout", Network;
+    /// The other side ended its stream (RTCP BYE) and sent nothing more: the call was ended.
+    MediaRemoteBye = "media.remote_bye", Peer;
     /// The call has no media yet, or is held.
     MediaNotSending = "media.not_sending", User;
     /// Not a DTMF digit.

@@ -52,6 +52,8 @@ struct Far {
     refuse_reoffers: Option<u16>,
     /// Re-INVITEs are answered with SDP that can't be used.
     broken_reanswers: bool,
+    /// Its media no longer reaches Wren (a far end whose phone died, a cut network path).
+    silent: bool,
     calls: BTreeMap<CallHandle, FarMedia>,
     /// Offers of our calls still waiting for their answer.
     offers: BTreeMap<CallHandle, LocalMedia>,
@@ -128,6 +130,7 @@ impl Lab {
                 auto_answer: true,
                 refuse_reoffers: None,
                 broken_reanswers: false,
+                silent: false,
                 calls: BTreeMap::new(),
                 offers: BTreeMap::new(),
                 reoffers: 0,
@@ -296,6 +299,7 @@ impl Lab {
     fn far_media(&mut self, now: Instant) {
         let mut to_wren = Vec::new();
         for far in &mut self.far {
+            let silent = far.silent;
             for m in far.calls.values_mut() {
                 let mut frame = [0i16; FRAME_SAMPLES];
                 m.tone.read_frame(&mut frame);
@@ -303,7 +307,9 @@ impl Lab {
                 let heard = m.session.poll_audio(now).unwrap_or([0; FRAME_SAMPLES]);
                 m.heard.extend_from_slice(&heard);
                 while let Some(t) = m.session.poll_transmit() {
-                    to_wren.push((m.local.addr, t));
+                    if !silent {
+                        to_wren.push((m.local.addr, t));
+                    }
                 }
             }
         }
@@ -723,6 +729,47 @@ fn calls_go_out_from_the_account_the_user_picks() {
     assert!(
         from.is_some_and(|f| f.contains("alice2@sip.test")),
         "bob sees alice2"
+    );
+}
+
+#[test]
+fn a_call_whose_media_stops_is_ended_with_a_reason_but_not_while_held() {
+    let (mut lab, _alice, bob_call) = lab_with_call_to_bob(21);
+    // Held, bob may send nothing (he is told we won't listen): the call stays.
+    lab.core.set_held(lab.now(), bob_call, true).unwrap();
+    lab.perform();
+    lab.wait_held(bob_call);
+    lab.far[0].silent = true;
+    lab.run_for(secs(45.0));
+    assert!(
+        lab.state(bob_call).is_some(),
+        "a held call is not timed out"
+    );
+    // Resumed, and still nothing from bob: after the media timeout the call ends, with a BYE
+    // to bob and a reason the user can read.
+    lab.core.set_held(lab.now(), bob_call, false).unwrap();
+    lab.perform();
+    assert!(lab.run_until(|lab| lab.state(bob_call).is_none(), secs(40.0)));
+    assert_eq!(lab.ended_as(bob_call), Some(CallOutcome::Failed));
+    let error = lab.events.iter().find_map(|e| match &e.kind {
+        EventKind::CallChanged {
+            call,
+            state: CallState::Ended { error, .. },
+            ..
+        } if *call == bob_call => error.clone(),
+        _ => None,
+    });
+    assert_eq!(error.map(|e| e.code), Some(ErrorCode::MediaTimeout));
+    let bob = lab.bob();
+    assert!(
+        lab.sim.events(bob).any(|e| matches!(
+            e,
+            UaEvent::Ended {
+                reason: wren_sip::EndReason::RemoteHangup,
+                ..
+            }
+        )),
+        "bob got a BYE"
     );
 }
 

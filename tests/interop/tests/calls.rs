@@ -436,3 +436,109 @@ async fn the_engine_records_finished_calls_in_the_history() {
     engine.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The UDP ports on 127.0.0.1 this process has open (its sockets, by inode, in
+/// /proc/net/udp).
+fn own_udp_ports() -> std::collections::BTreeSet<u16> {
+    let inodes: std::collections::BTreeSet<String> = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/udp").expect("/proc/net/udp");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let (ip, port) = cols.get(1)?.split_once(':')?;
+            let inode = cols.get(9)?;
+            (ip == "0100007F" && inodes.contains(*inode))
+                .then(|| u16::from_str_radix(port, 16).ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// G.711 µ-law of one sample (ITU-T G.711, the usual bias-and-segment form).
+fn ulaw(sample: i16) -> u8 {
+    const BIAS: i32 = 0x84;
+    let mut s = i32::from(sample);
+    let sign = if s < 0 {
+        s = -s;
+        0x80
+    } else {
+        0
+    };
+    s = (s + BIAS).min(0x7fff);
+    let exponent = (7 - (s.leading_zeros() as i32 - 17)).clamp(0, 7);
+    let mantissa = (s >> (exponent + 3)) & 0x0f;
+    !(sign | (exponent << 4) as u8 | mantissa as u8)
+}
+
+/// Someone who can reach Wren's RTP port sends a stream of their own (a new SSRC, from a new
+/// address) during a call with bob: Wren keeps playing bob's tone (RTP source validation).
+#[tokio::test]
+async fn rtp_from_a_stranger_does_not_replace_the_far_end() {
+    const STRANGER_HZ: f32 = 2000.0;
+    let lab = lab();
+    let (engine, mut events, _) = engine(&lab, &["alice"]).await;
+    let before = own_udp_ports();
+    let rec = std::env::temp_dir().join(format!("wren-stranger-{}.wav", std::process::id()));
+    let options = MediaOptions {
+        input: AudioInput::Tone(WREN_HZ),
+        record: Some(rec.clone()),
+        codecs: Some(vec![wren_media::CodecKind::Pcmu]),
+        ..Default::default()
+    };
+    let bob = engine
+        .call(lab.get("BOB_URI"), options)
+        .await
+        .expect("call bob");
+    events
+        .wait(&engine, "bob answers", |s| live(s, bob, false))
+        .await;
+    let rtp_ports: Vec<u16> = own_udp_ports()
+        .difference(&before)
+        .copied()
+        .filter(|p| p % 2 == 0)
+        .collect();
+    assert!(!rtp_ports.is_empty(), "found Wren's RTP port");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Two seconds of the stranger's 2 kHz tone, PCMU, 20 ms packets, its own SSRC.
+    let stranger = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for n in 0u16..100 {
+        let mut packet = vec![0x80, 0x00];
+        packet.extend_from_slice(&(40_000u16.wrapping_add(n)).to_be_bytes());
+        packet.extend_from_slice(&(u32::from(n) * 160).to_be_bytes());
+        packet.extend_from_slice(&0x5eed_0bad_u32.to_be_bytes());
+        packet.extend((0..160).map(|i| {
+            let t = f32::from(n * 160 + i) / 8000.0;
+            ulaw((8000.0 * (2.0 * std::f32::consts::PI * STRANGER_HZ * t).sin()) as i16)
+        }));
+        for port in &rtp_ports {
+            let _ = stranger.send_to(&packet, ("127.0.0.1", *port)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    engine.hangup(bob).await.expect("hang up");
+    events
+        .wait(&engine, "no calls", |s| s.calls.is_empty())
+        .await;
+    engine.shutdown().await;
+    let [b, s] = tail_levels(&rec, 1.5, &[BOB_HZ, STRANGER_HZ])[..] else {
+        unreachable!()
+    };
+    let _ = std::fs::remove_file(&rec);
+    eprintln!(
+        "heard while the stranger sent to {rtp_ports:?}: bob {b:.1} dBFS, stranger {s:.1} dBFS"
+    );
+    assert!(b > -30.0, "bob's tone kept playing: {b:.1} dBFS");
+    assert!(
+        s < b - 25.0,
+        "the stranger's tone was heard: {s:.1} dBFS against bob's {b:.1}"
+    );
+}

@@ -47,6 +47,8 @@ export const ERROR_TEXT: Readonly<Record<ErrorCode | UiErrorCode, string>> = {
   'config.invalid_ca': 'Invalid CA certificate',
   'config.no_codecs': 'No codec enabled',
   'media.bind_failed': 'Could not open a media port',
+  'media.timeout': 'The call ended: no audio came from the other side',
+  'media.remote_bye': 'The call ended: the other side stopped its audio',
   'media.not_sending': 'The call has no audio yet',
   'media.invalid_dtmf': 'Not a keypad tone',
   'media.dtmf_unsupported': 'The other side does not accept keypad tones',

@@ -44,6 +44,19 @@ impl CallMedia {
         }
     }
 
+    /// The session's next event (its media stopped, the far end said RTCP BYE).
+    pub fn poll_event(&mut self) -> Option<wren_media::MediaEvent> {
+        self.session.as_mut()?.poll_event()
+    }
+
+    /// Ends the session's patience sooner: after `at_most` of silence from now on.
+    pub fn shorten_media_timeout(&mut self, at_most: std::time::Duration) {
+        if let Some(session) = &mut self.session {
+            let shorter = session.media_timeout().map_or(at_most, |t| t.min(at_most));
+            session.set_media_timeout(Some(shorter));
+        }
+    }
+
     /// Our next offer, in `self.local.direction` (RFC 3264 §5, §8).
     pub fn offer(&mut self) -> String {
         self.sdp_version += 1;

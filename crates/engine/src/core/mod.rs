@@ -368,7 +368,7 @@ impl EngineCore {
             }
         }
         ports.end(now);
-        self.flush_media();
+        self.flush_media(now);
     }
 
     /// A datagram arrived on the call's RTP (or RTCP) socket.
@@ -383,7 +383,7 @@ impl EngineCore {
         if let Some(media) = self.calls.get_mut(&call).and_then(Call::media_mut) {
             media.handle_datagram(now, rtcp, from, data);
         }
-        self.flush_media();
+        self.flush_media(now);
     }
 
     // ---- outputs ----
@@ -518,7 +518,8 @@ impl EngineCore {
         }
     }
 
-    fn flush_media(&mut self) {
+    fn flush_media(&mut self, now: Instant) {
+        let mut events = Vec::new();
         for (id, call) in &mut self.calls {
             if let Some(media) = call.media_mut() {
                 while let Some(t) = media.poll_transmit() {
@@ -529,7 +530,17 @@ impl EngineCore {
                         payload: t.payload,
                     });
                 }
+                while let Some(event) = media.poll_event() {
+                    events.push((*id, event));
+                }
             }
         }
+        if events.is_empty() {
+            return;
+        }
+        for (id, event) in events {
+            self.on_media_event(now, id, event);
+        }
+        self.pump(now);
     }
 }

@@ -85,6 +85,8 @@ export const FAULT_OF: Readonly<Record<ErrorCode, Fault>> = {
   'config.invalid_ca': 'user',
   'config.no_codecs': 'user',
   'media.bind_failed': 'ours',
+  'media.timeout': 'network',
+  'media.remote_bye': 'peer',
   'media.not_sending': 'user',
   'media.invalid_dtmf': 'user',
   'media.dtmf_unsupported': 'peer',

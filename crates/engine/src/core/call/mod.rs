@@ -17,8 +17,11 @@ use crate::error::{EngineError, ErrorCode};
 use crate::event::{CallId, CallOutcome, CallState, Direction, EventKind};
 use crate::hub::AudioOp;
 use bytes::Bytes;
-use std::time::Instant;
-use wren_media::{CodecKind, Direction as SdpDirection};
+use std::time::{Duration, Instant};
+use wren_media::{CodecKind, Direction as SdpDirection, MediaEvent};
+
+/// How long media may stay away after the far end's RTCP BYE before the call ends.
+const BYE_GRACE: Duration = Duration::from_secs(3);
 use wren_sip::{CallHandle, EndReason, StatusCode, UaError, UaEvent};
 
 /// An established call.
@@ -93,6 +96,10 @@ pub(super) struct Call {
     replacing: Option<CallId>,
     /// It ends as handed over (a transfer or a replacement), not as hung up.
     handed_over: bool,
+    /// We are hanging it up because its media failed: it ends with this error.
+    media_failed: Option<EngineError>,
+    /// The far end's stream said RTCP BYE; the call ends if no media follows.
+    remote_bye: bool,
     /// The state last published.
     published: CallState,
 }
@@ -196,6 +203,8 @@ impl EngineCore {
                 on_behalf_of: None,
                 replacing: None,
                 handed_over: false,
+                media_failed: None,
+                remote_bye: false,
                 published,
             },
         );
@@ -462,6 +471,11 @@ impl EngineCore {
         let Some(mut call) = self.calls.remove(&id) else {
             return;
         };
+        // A call hung up because its media stopped ended in failure, whatever the BYE did.
+        let (outcome, error) = match call.media_failed.take() {
+            Some(e) => (CallOutcome::Failed, Some(e)),
+            None => (outcome, error),
+        };
         let account = call.account;
         self.by_sip.retain(|_, v| *v != id);
         if let (Some(old), false) = (call.on_behalf_of, call.has_media()) {
@@ -543,6 +557,52 @@ impl EngineCore {
     }
 
     /// The call failed with `error` (published as its outcome).
+    /// A call's media event: its media stopped (the call is hung up with a clear reason), or
+    /// the far end's stream said RTCP BYE (some servers say it when they switch streams, so
+    /// the call ends only if no media follows within [`BYE_GRACE`]).
+    pub(in crate::core) fn on_media_event(&mut self, now: Instant, id: CallId, event: MediaEvent) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        // Early media (a 183 whose far end then sends nothing while it rings) is no reason to
+        // give up on a call: only an answered one is ended.
+        if !call.has_media() {
+            tracing::debug!(event = ?event, "media event before the answer ignored");
+            return;
+        }
+        let error = match event {
+            MediaEvent::RemoteBye { reason } => {
+                tracing::info!(reason = ?reason, "the far end's stream said goodbye (RTCP BYE)");
+                call.remote_bye = true;
+                if let Some(media) = call.media_mut() {
+                    media.shorten_media_timeout(BYE_GRACE);
+                }
+                return;
+            }
+            MediaEvent::MediaTimeout { silent_for } if call.remote_bye => EngineError::new(
+                ErrorCode::MediaRemoteBye,
+                format!(
+                    "the other side ended its audio (RTCP BYE) and sent nothing for {} s",
+                    silent_for.as_secs()
+                ),
+            ),
+            MediaEvent::MediaTimeout { silent_for } => EngineError::new(
+                ErrorCode::MediaTimeout,
+                format!(
+                    "no audio or RTCP from the other side for {} s",
+                    silent_for.as_secs()
+                ),
+            ),
+            other => {
+                tracing::debug!(event = ?other, "media event ignored");
+                return;
+            }
+        };
+        tracing::warn!("ending a call whose media stopped: {error}");
+        call.media_failed = Some(error);
+        let _ = self.hang_up(now, id);
+    }
+
     pub(in crate::core) fn fail_call(&mut self, now: Instant, id: CallId, error: EngineError) {
         self.end_call(now, id, CallOutcome::Failed, None, Some(error), false);
     }
