@@ -59,23 +59,33 @@ if ! { command -v pactl >/dev/null 2>&1 && pactl info >/dev/null 2>&1; }; then
   export PULSE_SERVER="unix:$lab/pulse/native"
 fi
 
-# The demo profile: alice on the lab's WSS, its server certificate pinned by SHA-256
-# fingerprint, the password in PROFILE/password (mode 0600; the app's "file" storage).
+# The demo profile: alice on the lab's WSS (account 1, the default), its server certificate
+# pinned by SHA-256 fingerprint, the password in PROFILE/password-1 (mode 0600; the app's
+# "file" storage).
 profile="$lab/profile"
 mkdir -p "$profile"
 fingerprint=$(openssl x509 -in "$lab/server.pem" -noout -fingerprint -sha256 | sed 's/^[^=]*=//')
 cat >"$profile/settings.json" <<EOF
 {
-  "display_name": "Alice",
-  "sip_address": "alice@$WREN_LAB_DOMAIN",
-  "auth_user": "",
-  "server": "$WREN_LAB_WSS",
-  "register_expires": 600,
-  "password_storage": "file",
-  "trusted_certificate": "$fingerprint"
+  "version": 2,
+  "default_account": "1",
+  "next_id": 2,
+  "accounts": [
+    {
+      "id": "1",
+      "enabled": true,
+      "display_name": "Alice",
+      "sip_address": "alice@$WREN_LAB_DOMAIN",
+      "auth_user": "",
+      "server": "$WREN_LAB_WSS",
+      "register_expires": 600,
+      "password_storage": "file",
+      "trusted_certificate": "$fingerprint"
+    }
+  ]
 }
 EOF
-(umask 077 && printf '%s' alice-secret >"$profile/password")
+(umask 077 && printf '%s' alice-secret >"$profile/password-1")
 
 say "starting Wren as alice ($WREN_LAB_WSS, certificate $fingerprint); profile $profile"
 "$app_bin" --profile "$profile" &

@@ -278,6 +278,17 @@ describe('several accounts', () => {
     expect(within(saved[1]).getByRole('status')).toHaveTextContent('Disabled');
   });
 
+  it('marks a ws:// account Not encrypted on the main screen, and not a wss:// one', async () => {
+    const plain = { ...saved, sip_address: 'pbx@example.net', server: 'ws://pbx.example.net', allow_insecure: true };
+    const { mock } = await setup({ accounts: [saved, plain] });
+    await act(() => mock.register());
+    const [alice, pbx] = within(screen.getByRole('list', { name: 'Accounts' })).getAllByRole('listitem');
+    const NOT_ENCRYPTED = 'Not encrypted: this account connects over ws://';
+    expect(within(alice).queryByLabelText(NOT_ENCRYPTED)).toBeNull();
+    expect(within(pbx).getByLabelText(NOT_ENCRYPTED)).toHaveClass('warning');
+    expect(within(pbx).getByRole('status').textContent!.trim()).toBe('Registered');
+  });
+
   it('says nothing about accounts with one', async () => {
     const { mock } = await setup();
     mock.incoming('sip:dan@example.com');

@@ -255,6 +255,13 @@ async fn run(cli: Cli) -> Outcome {
         Ok(a) => a,
         Err(e) => return Outcome::failed(e),
     };
+    if !account.server.secure {
+        eprintln!(
+            "wren: warning: {} is not encrypted (ws://): the password's digest, who calls whom and \
+             the call's media details can be read on the network; use wss:// where you can",
+            account.server.url()
+        );
+    }
     let (engine, mut events) = wren_engine::start(account);
     let actions = match &cli.command {
         Cmd::Call { media, .. } | Cmd::Answer { media, .. } => media.actions(),

@@ -112,6 +112,8 @@ error_codes! {
     WsMessageTooBig = "ws.message_too_big", Peer;
     /// The server URL is not a ws:// or wss:// URL.
     ConfigInvalidServer = "config.invalid_server", User;
+    /// A `ws://` server without the user's explicit choice of an unencrypted connection.
+    ConfigInsecureServer = "config.insecure_server", User;
     /// The user name is empty or invalid.
     ConfigInvalidUser = "config.invalid_user", User;
     /// The SIP domain is invalid.

@@ -141,6 +141,8 @@ pub enum EventKind {
         name: String,
         /// Calls go out from the default account unless the user picks another.
         default: bool,
+        /// Its flow is encrypted (`wss://`); a `ws://` account's traffic is readable on the path.
+        secure: bool,
     },
     AccountRemoved {
         account: AccountId,
@@ -212,6 +214,8 @@ pub struct AccountSnapshot {
     pub account: AccountId,
     pub name: String,
     pub default: bool,
+    /// Its flow is encrypted (`wss://`).
+    pub secure: bool,
     pub connection: ConnectionState,
     pub registration: RegistrationState,
 }
@@ -272,6 +276,7 @@ impl Snapshot {
                 account,
                 name,
                 default,
+                secure,
             } => {
                 if *default {
                     for a in &mut self.accounts {
@@ -282,11 +287,13 @@ impl Snapshot {
                     Some(a) => {
                         a.name = name.clone();
                         a.default = *default;
+                        a.secure = *secure;
                     }
                     None => self.accounts.push(AccountSnapshot {
                         account: *account,
                         name: name.clone(),
                         default: *default,
+                        secure: *secure,
                         connection: ConnectionState::Connecting,
                         registration: RegistrationState::Unregistered,
                     }),

@@ -49,6 +49,10 @@ pub struct AccountSettings {
     /// A pinned server certificate (SHA-256, `AB:CD:...`), trusted by the user.
     #[serde(default)]
     pub trusted_certificate: Option<String>,
+    /// The user chose to connect without encryption (`ws://`): the password's digest, who
+    /// calls whom and the media keys travel readable by anyone on the path.
+    #[serde(default)]
+    pub allow_insecure: bool,
 }
 
 impl Default for AccountSettings {
@@ -64,6 +68,7 @@ impl Default for AccountSettings {
             register_expires: 600,
             password_storage: PasswordStorage::default(),
             trusted_certificate: None,
+            allow_insecure: false,
         }
     }
 }
@@ -156,6 +161,8 @@ struct Stored {
     password_storage: PasswordStorage,
     #[serde(default)]
     trusted_certificate: Option<String>,
+    #[serde(default)]
+    allow_insecure: bool,
 }
 
 impl Stored {
@@ -170,6 +177,7 @@ impl Stored {
             register_expires: s.register_expires,
             password_storage: s.password_storage,
             trusted_certificate: account.trusted_certificate.clone(),
+            allow_insecure: s.allow_insecure,
         }
     }
 
@@ -185,6 +193,7 @@ impl Stored {
             register_expires: self.register_expires,
             password_storage: self.password_storage,
             trusted_certificate: self.trusted_certificate.clone(),
+            allow_insecure: self.allow_insecure,
         }
     }
 
@@ -432,6 +441,12 @@ impl SettingsStore {
         let password = input.password.clone();
         input.codecs = Some(codecs.to_vec());
         let account = input.validate()?;
+        if !account.server.secure && !settings.allow_insecure {
+            return Err(EngineError::new(
+                ErrorCode::ConfigInsecureServer,
+                "ws:// is not encrypted: choose wss://, or allow an unencrypted connection",
+            ));
+        }
         let name = secret_name(&account);
         if file
             .accounts
@@ -695,6 +710,29 @@ mod tests {
             store.save(&ghost, &CODECS).unwrap_err().code,
             ErrorCode::SettingsUnknownAccount
         );
+    }
+
+    #[test]
+    fn an_unencrypted_server_needs_the_users_explicit_choice() {
+        let dir = TempDir::new("settings-insecure");
+        let keyring = mock();
+        let store = store_in(&dir.0, &keyring);
+        let plain = AccountSettings {
+            server: "ws://pbx.example.com:8080".into(),
+            ..settings()
+        };
+        assert_eq!(
+            store.save(&plain, &CODECS).unwrap_err().code,
+            ErrorCode::ConfigInsecureServer
+        );
+        assert_eq!(store.list().unwrap(), SavedAccounts::default());
+        let chosen = AccountSettings {
+            allow_insecure: true,
+            ..plain
+        };
+        let (_, account) = store.save(&chosen, &CODECS).unwrap();
+        assert!(!account.unwrap().server.secure);
+        assert!(store.list().unwrap().accounts[0].settings.allow_insecure);
     }
 
     #[test]

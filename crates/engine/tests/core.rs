@@ -54,6 +54,8 @@ struct Far {
     broken_reanswers: bool,
     /// Its media no longer reaches Wren (a far end whose phone died, a cut network path).
     silent: bool,
+    /// Our calls are answered with this SDP instead of a usable one.
+    broken_answer: Option<&'static str>,
     calls: BTreeMap<CallHandle, FarMedia>,
     /// Offers of our calls still waiting for their answer.
     offers: BTreeMap<CallHandle, LocalMedia>,
@@ -131,6 +133,7 @@ impl Lab {
                 refuse_reoffers: None,
                 broken_reanswers: false,
                 silent: false,
+                broken_answer: None,
                 calls: BTreeMap::new(),
                 offers: BTreeMap::new(),
                 reoffers: 0,
@@ -395,6 +398,14 @@ impl Lab {
                 ..
             } => {
                 if !self.far[i].auto_answer && replaces.is_none() {
+                    return;
+                }
+                if let Some(junk) = self.far[i].broken_answer {
+                    self.sim
+                        .with_ua(id, |ua, now| {
+                            ua.answer(now, call, Bytes::from_static(junk.as_bytes()))
+                        })
+                        .expect("answer");
                     return;
                 }
                 let local = self.far_local(i);
@@ -730,6 +741,52 @@ fn calls_go_out_from_the_account_the_user_picks() {
         from.is_some_and(|f| f.contains("alice2@sip.test")),
         "bob sees alice2"
     );
+}
+
+#[test]
+fn an_answer_without_usable_media_fails_the_call_with_its_sdp_code() {
+    // RFC 3264 §6: an answer must be usable; one that isn't ends the call (BYE) as a failure.
+    let cases = [
+        ("no c= line", "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"),
+        ("port 0", "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n"),
+        ("unknown codecs only", "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\nm=audio 4000 RTP/AVP 99\r\na=rtpmap:99 X-NOPE/8000\r\n"),
+        ("a host name", "v=0\r\no=- 1 1 IN IP4 far.example\r\ns=-\r\nc=IN IP4 far.example\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"),
+        ("garbage", "this is not SDP"),
+    ];
+    for (seed, (what, junk)) in cases.into_iter().enumerate() {
+        let mut lab = Lab::new(40 + seed as u64);
+        let alice = lab.add_account("alice", "pw-a");
+        let now = lab.now();
+        lab.core.register(now);
+        lab.perform();
+        lab.wait_registered(alice);
+        lab.far[0].broken_answer = Some(junk);
+        let call = lab.call(None, "bob");
+        assert!(
+            lab.run_until(|lab| lab.state(call).is_none(), secs(10.0)),
+            "{what}: the call should end"
+        );
+        assert_eq!(lab.ended_as(call), Some(CallOutcome::Failed), "{what}");
+        let code = lab.events.iter().find_map(|e| match &e.kind {
+            EventKind::CallChanged {
+                call: c,
+                state: CallState::Ended { error, .. },
+                ..
+            } if *c == call => error.as_ref().map(|e| e.code),
+            _ => None,
+        });
+        assert!(
+            code.is_some_and(|c| c.as_str().starts_with("sdp.")),
+            "{what}: ended with {code:?}"
+        );
+        let bob = lab.bob();
+        assert!(
+            lab.sim
+                .events(bob)
+                .any(|e| matches!(e, UaEvent::Ended { .. })),
+            "{what}: bob's call was ended (BYE)"
+        );
+    }
 }
 
 #[test]

@@ -217,6 +217,25 @@ fn wss_register_with_digest() {
 }
 
 #[test]
+fn ws_registers_but_warns_that_nothing_is_encrypted() {
+    let lab = lab();
+    let r = run(lab
+        .account("alice")
+        .env("WREN_SERVER", lab.get("WREN_LAB_WS"))
+        .arg("register"));
+    r.expect("registered");
+    assert!(
+        r.stderr.contains("is not encrypted (ws://)"),
+        "no warning on stderr: {}",
+        r.stderr
+    );
+    // wss:// says nothing of the kind.
+    let r = run(lab.account("alice").arg("register"));
+    r.expect("registered");
+    assert!(!r.stderr.contains("not encrypted"), "{}", r.stderr);
+}
+
+#[test]
 fn wrong_password_fails_with_auth_code() {
     let lab = lab();
     let r = run(lab.wren("alice", "not-the-password").arg("register"));

@@ -38,6 +38,7 @@ export const ERROR_TEXT: Readonly<Record<ErrorCode | UiErrorCode, string>> = {
   'ws.closed': 'The server closed the connection',
   'ws.message_too_big': 'The server sent a message too large for SIP',
   'config.invalid_server': 'Invalid WebSocket server',
+  'config.insecure_server': 'ws:// is not encrypted: use wss://, or allow an unencrypted connection',
   'config.invalid_user': 'Invalid SIP user name',
   'config.invalid_domain': 'Invalid SIP domain',
   'config.missing_password': 'No password set',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AccountSettings } from './backend/types';
-import { accountLabel, addressKey, DEFAULT_SETTINGS, validateSettings } from './settings';
+import { accountLabel, addressKey, DEFAULT_SETTINGS, FIELD_OF_CODE, validateSettings } from './settings';
 
 const valid: AccountSettings = {
   ...DEFAULT_SETTINGS,
@@ -24,6 +24,29 @@ describe('validateSettings: the password', () => {
       password: 'Enter the password: it was not kept',
     });
     expect(validateSettings({ ...valid, id: '1' }, false)).toEqual({});
+  });
+});
+
+describe('validateSettings: an unencrypted server', () => {
+  const INSECURE = 'ws:// is not encrypted: use wss://, or allow an unencrypted connection';
+
+  it('needs the user to allow it, whatever the case of ws://', () => {
+    expect(DEFAULT_SETTINGS.allow_insecure).toBe(false);
+    expect(validateSettings({ ...valid, server: 'ws://pbx.example.com:8080' }, false)).toEqual({ allow_insecure: INSECURE });
+    expect(validateSettings({ ...valid, server: ' WS://pbx.example.com' }, false)).toEqual({ allow_insecure: INSECURE });
+  });
+
+  it('is fine once allowed', () => {
+    expect(validateSettings({ ...valid, server: 'ws://pbx.example.com:8080', allow_insecure: true }, false)).toEqual({});
+  });
+
+  it('leaves wss:// alone, allowed or not', () => {
+    expect(validateSettings({ ...valid, server: 'wss://sip.example.com' }, false)).toEqual({});
+    expect(validateSettings({ ...valid, server: 'WSS://sip.example.com', allow_insecure: true }, false)).toEqual({});
+  });
+
+  it("puts the store's refusal on the same field", () => {
+    expect(FIELD_OF_CODE['config.insecure_server']).toBe('allow_insecure');
   });
 });
 

@@ -22,6 +22,7 @@ export const DEFAULT_SETTINGS: AccountSettings = {
   register_expires: 600,
   password_storage: 'keyring',
   trusted_certificate: null,
+  allow_insecure: false,
 };
 
 export const PASSWORD_STORAGE_LABELS: Readonly<Record<PasswordStorage, string>> = {
@@ -70,6 +71,11 @@ function serverError(text: string): string | undefined {
   return undefined;
 }
 
+/** The server is `ws://`: nothing the account sends is encrypted. */
+export function isInsecureServer(server: string): boolean {
+  return /^ws:\/\//i.test(server.trim());
+}
+
 /**
  * `user@domain` of a SIP address, as the engine names the account (no `sip:`, each part
  * trimmed); two saved accounts never share it.
@@ -105,12 +111,17 @@ export function validateSettings(s: AccountSettings, passwordSaved: boolean): Se
   if (!Number.isInteger(e) || e < EXPIRES_MIN || e > EXPIRES_MAX) {
     errors.register_expires = `Between ${EXPIRES_MIN} and ${EXPIRES_MAX} seconds`;
   }
+  // Last, as the store checks it after the rest: the fake engine refuses the first problem.
+  if (isInsecureServer(s.server) && !s.allow_insecure) {
+    errors.allow_insecure = 'ws:// is not encrypted: use wss://, or allow an unencrypted connection';
+  }
   return errors;
 }
 
 /** Which field an engine `config.*` refusal is about (by code); other codes are about none. */
 export const FIELD_OF_CODE: Readonly<Partial<Record<ErrorCode | UiErrorCode, SettingsField>>> = {
   'config.invalid_server': 'server',
+  'config.insecure_server': 'allow_insecure',
   'config.invalid_user': 'sip_address',
   'config.invalid_domain': 'sip_address',
   'config.missing_password': 'password',

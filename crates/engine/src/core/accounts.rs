@@ -19,6 +19,7 @@ impl EngineCore {
             account: id,
             name: format!("{}@{}", cfg.user, cfg.domain),
             default,
+            secure: cfg.server.secure,
         });
         self.accounts.insert(
             id,
@@ -56,6 +57,7 @@ impl EngineCore {
             return Ok(());
         }
         let name = format!("{}@{}", cfg.user, cfg.domain);
+        let secure = cfg.server.secure;
         if has_calls {
             account.pending = Some(cfg);
         } else {
@@ -66,6 +68,7 @@ impl EngineCore {
             account: id,
             name,
             default,
+            secure,
         });
         Ok(())
     }
@@ -104,11 +107,13 @@ impl EngineCore {
     pub fn set_default(&mut self, id: AccountId) -> Result<(), EngineError> {
         let account = self.accounts.get(&id).ok_or_else(no_account)?;
         let name = format!("{}@{}", account.cfg.user, account.cfg.domain);
+        let secure = account.cfg.server.secure;
         self.default = Some(id);
         self.emit(EventKind::AccountAdded {
             account: id,
             name,
             default: true,
+            secure,
         });
         Ok(())
     }

@@ -32,7 +32,7 @@ describe('MockBackend, the fake engine the UI tests run against', () => {
     await expect(mock.call('100', null)).rejects.toMatchObject({ code: 'engine.not_configured', fault: 'user' });
     const work = mock.addAccount('work@example.org');
     expect(mock.engineState.accounts).toEqual([
-      { account: work, name: 'work@example.org', default: true, connection: { state: 'connected' }, registration: { state: 'registered', expires: 600 } },
+      { account: work, name: 'work@example.org', default: true, secure: true, connection: { state: 'connected' }, registration: { state: 'registered', expires: 600 } },
     ]);
     await expect(mock.call('100', 9)).rejects.toMatchObject({ code: 'engine.no_such_account', fault: 'user' });
     const call = await mock.call('100', work);
@@ -129,6 +129,20 @@ describe('MockBackend, the settings store the UI tests run against', () => {
     expect(mock.saved[0]).toMatchObject({ display_name: 'Alice', password: 'secret' });
     await expect(mock.saveAccount({ ...work, password: '' })).rejects.toMatchObject({ code: 'config.missing_password', fault: 'user' });
     await expect(mock.saveAccount({ ...work, id: '9' })).rejects.toMatchObject({ code: 'settings.unknown_account', fault: 'user' });
+  });
+
+  it('refuses a ws:// server unless the user allowed it, and runs it as not secure', async () => {
+    const mock = new MockBackend();
+    const plain = { ...alice, server: 'WS://pbx.example.com:8080' };
+    await expect(mock.saveAccount(plain)).rejects.toMatchObject({ code: 'config.insecure_server', fault: 'user' });
+    expect(mock.saved).toEqual([]);
+    await mock.saveAccount({ ...plain, allow_insecure: true });
+    await mock.saveAccount(work);
+    expect(mock.saved[0].allow_insecure).toBe(true);
+    expect(mock.engineState.accounts.map((a) => [a.name, a.secure])).toEqual([
+      ['alice@example.com', false],
+      ['work@example.org', true],
+    ]);
   });
 
   it('refuses a second account with the same SIP address', async () => {

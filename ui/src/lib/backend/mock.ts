@@ -12,7 +12,7 @@ import type { EventKind } from '../bindings/EventKind';
 import type { Fault } from '../bindings/Fault';
 import type { Snapshot } from '../bindings/Snapshot';
 import { DEFAULT_PREFERENCES, validatePreferences } from '../preferences';
-import { addressKey, DEFAULT_SETTINGS, validateSettings, type SettingsField } from '../settings';
+import { addressKey, DEFAULT_SETTINGS, isInsecureServer, validateSettings, type SettingsField } from '../settings';
 import { applyEvent } from '../state/projection';
 import {
   BackendError,
@@ -76,6 +76,7 @@ export const FAULT_OF: Readonly<Record<ErrorCode, Fault>> = {
   'ws.closed': 'peer',
   'ws.message_too_big': 'peer',
   'config.invalid_server': 'user',
+  'config.insecure_server': 'user',
   'config.invalid_user': 'user',
   'config.invalid_domain': 'user',
   'config.missing_password': 'user',
@@ -138,6 +139,7 @@ const CODE_OF_FIELD: Readonly<Partial<Record<SettingsField, ErrorCode>>> = {
   password: 'config.missing_password',
   server: 'config.invalid_server',
   register_expires: 'config.invalid_expires',
+  allow_insecure: 'config.insecure_server',
 };
 
 /** Whether `code` is one of the engine's codes. */
@@ -236,6 +238,7 @@ export class MockBackend implements Backend {
         account,
         name: addressKey(a.sip_address),
         default: a.id === this.defaultId,
+        secure: !isInsecureServer(a.server),
         connection: { state: 'connecting' },
         registration: { state: 'unregistered' },
       });
@@ -596,7 +599,13 @@ export class MockBackend implements Backend {
     }
     const account = running ?? this.nextAccount++;
     this.running.set(a.id, account);
-    this.emit({ type: 'account_added', account, name: addressKey(a.sip_address), default: a.id === this.defaultId });
+    this.emit({
+      type: 'account_added',
+      account,
+      name: addressKey(a.sip_address),
+      default: a.id === this.defaultId,
+      secure: !isInsecureServer(a.server),
+    });
     this.connectAndRegister(account);
   }
 
@@ -605,7 +614,9 @@ export class MockBackend implements Backend {
     this.defaultId = id;
     const account = id === null ? undefined : this.running.get(id);
     const running = this.engine.accounts.find((a) => a.account === account);
-    if (running) this.emit({ type: 'account_added', account: running.account, name: running.name, default: true });
+    if (running) {
+      this.emit({ type: 'account_added', account: running.account, name: running.name, default: true, secure: running.secure });
+    }
   }
 
   async loadPreferences(): Promise<Preferences> {

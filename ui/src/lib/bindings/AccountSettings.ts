@@ -37,4 +37,9 @@ password_storage: PasswordStorage,
 /**
  * A pinned server certificate (SHA-256, `AB:CD:...`), trusted by the user.
  */
-trusted_certificate: string | null, };
+trusted_certificate: string | null, 
+/**
+ * The user chose to connect without encryption (`ws://`): the password's digest, who
+ * calls whom and the media keys travel readable by anyone on the path.
+ */
+allow_insecure: boolean, };

@@ -6,4 +6,8 @@ import type { RegistrationState } from "./RegistrationState";
 /**
  * One account in a snapshot.
  */
-export type AccountSnapshot = { account: AccountId, name: string, default: boolean, connection: ConnectionState, registration: RegistrationState, };
+export type AccountSnapshot = { account: AccountId, name: string, default: boolean, 
+/**
+ * Its flow is encrypted (`wss://`).
+ */
+secure: boolean, connection: ConnectionState, registration: RegistrationState, };

@@ -18,7 +18,11 @@ name: string,
 /**
  * Calls go out from the default account unless the user picks another.
  */
-default: boolean, } | { "type": "account_removed", account: AccountId, } | { "type": "connection", account: AccountId, } & ({ "state": "connecting" } | { "state": "connected" } | { "state": "disconnected", error: EngineError, retry_in_ms: number | null, 
+default: boolean, 
+/**
+ * Its flow is encrypted (`wss://`); a `ws://` account's traffic is readable on the path.
+ */
+secure: boolean, } | { "type": "account_removed", account: AccountId, } | { "type": "connection", account: AccountId, } & ({ "state": "connecting" } | { "state": "connected" } | { "state": "disconnected", error: EngineError, retry_in_ms: number | null, 
 /**
  * The server certificate we refused (`tls.untrusted_certificate`), so the user can
  * compare its fingerprint and trust it.

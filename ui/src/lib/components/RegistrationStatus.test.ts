@@ -61,6 +61,25 @@ describe('RegistrationStatus', () => {
   });
 });
 
+describe('an unencrypted account', () => {
+  const NOT_ENCRYPTED = 'Not encrypted: this account connects over ws://';
+
+  it('is marked beside its state, which stays just the state', () => {
+    render(RegistrationStatus, { connection: connected, registration: { state: 'registered', expires: 600 }, secure: false });
+    const badge = screen.getByLabelText(NOT_ENCRYPTED);
+    expect(badge).toHaveTextContent('Not encrypted');
+    expect(badge).toHaveClass('warning');
+    expect(badge).toHaveAttribute('title', NOT_ENCRYPTED);
+    expect(screen.getByRole('status').textContent!.trim()).toBe('Registered');
+  });
+
+  it('is not marked when its flow is encrypted', () => {
+    render(RegistrationStatus, { connection: connected, registration: { state: 'registered', expires: 600 }, secure: true });
+    expect(screen.queryByLabelText(NOT_ENCRYPTED)).toBeNull();
+    expect(screen.queryByText('Not encrypted')).toBeNull();
+  });
+});
+
 describe('an untrusted server certificate', () => {
   const sha256 = '3A:F1:0B:7C:'.repeat(7) + '3A:F1:0B:7C';
   const untrusted: ConnectionState = {

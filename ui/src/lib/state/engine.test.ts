@@ -14,7 +14,7 @@ function withAccount(): MockBackend {
 describe('EngineStore', () => {
   it('starts from the snapshot then follows events', async () => {
     const mock = new MockBackend();
-    mock.emit({ type: 'account_added', account: 1, name: 'alice@example.com', default: true });
+    mock.emit({ type: 'account_added', account: 1, name: 'alice@example.com', default: true, secure: true });
     mock.emit({ type: 'connection', account: 1, state: 'connected' });
     const store = new EngineStore(mock);
     await store.start();
@@ -69,7 +69,7 @@ describe('EngineStore', () => {
     const store = new EngineStore(mock);
     await store.start();
     store.stop();
-    mock.emit({ type: 'account_added', account: 1, name: 'alice@example.com', default: true });
+    mock.emit({ type: 'account_added', account: 1, name: 'alice@example.com', default: true, secure: true });
     expect(store.snapshot!.seq).toBe(0);
   });
 

@@ -9,6 +9,7 @@ const alice: AccountSnapshot = {
   account: 1,
   name: 'alice@example.com',
   default: true,
+  secure: true,
   connection: { state: 'connected' },
   registration: { state: 'registered', expires: 600 },
 };
@@ -23,29 +24,34 @@ const active: EngineEvent = { seq: 6, type: 'call_changed', call: 7, account: 1,
 
 describe('applyEvent', () => {
   it('adds an account connecting and unregistered', () => {
-    const s = applyEvent(base, { seq: 4, type: 'account_added', account: 2, name: 'work@example.org', default: false });
+    const s = applyEvent(base, { seq: 4, type: 'account_added', account: 2, name: 'work@example.org', default: false, secure: true });
     expect(s.accounts).toEqual([
       alice,
-      { account: 2, name: 'work@example.org', default: false, connection: { state: 'connecting' }, registration: { state: 'unregistered' } },
+      { account: 2, name: 'work@example.org', default: false, secure: true, connection: { state: 'connecting' }, registration: { state: 'unregistered' } },
     ]);
     expect(s.seq).toBe(4);
   });
 
   it('takes the default from the others when an account becomes it', () => {
-    let s = applyEvent(base, { seq: 4, type: 'account_added', account: 2, name: 'work@example.org', default: true });
+    let s = applyEvent(base, { seq: 4, type: 'account_added', account: 2, name: 'work@example.org', default: true, secure: true });
     expect(s.accounts.map((a) => [a.account, a.default])).toEqual([[1, false], [2, true]]);
-    s = applyEvent(s, { seq: 5, type: 'account_added', account: 1, name: 'alice@example.com', default: true });
+    s = applyEvent(s, { seq: 5, type: 'account_added', account: 1, name: 'alice@example.com', default: true, secure: true });
     expect(s.accounts.map((a) => [a.account, a.default])).toEqual([[1, true], [2, false]]);
   });
 
   it('renames an account added again, keeping its place and its state', () => {
-    const s = applyEvent(base, { seq: 4, type: 'account_added', account: 1, name: 'alice@example.net', default: true });
+    const s = applyEvent(base, { seq: 4, type: 'account_added', account: 1, name: 'alice@example.net', default: true, secure: true });
     expect(s.accounts).toEqual([{ ...alice, name: 'alice@example.net' }]);
   });
 
+  it('takes whether the flow is encrypted from an account added again (its server changed)', () => {
+    const s = applyEvent(base, { seq: 4, type: 'account_added', account: 1, name: 'alice@example.com', default: true, secure: false });
+    expect(s.accounts).toEqual([{ ...alice, secure: false }]);
+  });
+
   it('an account added again without default is no longer the default, the others stay as they were', () => {
-    const two = applyEvent(base, { seq: 4, type: 'account_added', account: 2, name: 'work@example.org', default: false });
-    const s = applyEvent(two, { seq: 5, type: 'account_added', account: 1, name: 'alice@example.com', default: false });
+    const two = applyEvent(base, { seq: 4, type: 'account_added', account: 2, name: 'work@example.org', default: false, secure: true });
+    const s = applyEvent(two, { seq: 5, type: 'account_added', account: 1, name: 'alice@example.com', default: false, secure: true });
     expect(s.accounts.map((a) => [a.account, a.default])).toEqual([[1, false], [2, false]]);
   });
 
@@ -57,7 +63,7 @@ describe('applyEvent', () => {
   });
 
   it("sets one account's connection and registration, without its id or tag", () => {
-    const two = applyEvent(base, { seq: 4, type: 'account_added', account: 2, name: 'work@example.org', default: false });
+    const two = applyEvent(base, { seq: 4, type: 'account_added', account: 2, name: 'work@example.org', default: false, secure: true });
     const lost = { state: 'disconnected', error: engineError('net.connection_lost', 'x'), retry_in_ms: 2000, certificate: null } as const;
     let s = applyEvent(two, { seq: 5, type: 'connection', account: 2, ...lost });
     expect(s.accounts[1].connection).toEqual(lost);
@@ -109,7 +115,7 @@ describe('applyEvent', () => {
   it('does not modify its input', () => {
     const before = structuredClone(base);
     applyEvent(base, added);
-    applyEvent(base, { seq: 4, type: 'account_added', account: 2, name: 'work@example.org', default: true });
+    applyEvent(base, { seq: 4, type: 'account_added', account: 2, name: 'work@example.org', default: true, secure: true });
     applyEvent(base, { seq: 4, type: 'connection', account: 1, state: 'connecting' });
     applyEvent(base, { seq: 4, type: 'focus', call: 7 });
     expect(base).toEqual(before);

@@ -10,13 +10,14 @@ export function applyEvent(s: Snapshot, ev: EngineEvent): Snapshot {
     case 'account_added': {
       const others = ev.default ? s.accounts.map((a) => ({ ...a, default: false })) : s.accounts;
       next.accounts = others.some((a) => a.account === ev.account)
-        ? others.map((a) => (a.account === ev.account ? { ...a, name: ev.name, default: ev.default } : a))
+        ? others.map((a) => (a.account === ev.account ? { ...a, name: ev.name, default: ev.default, secure: ev.secure } : a))
         : [
             ...others,
             {
               account: ev.account,
               name: ev.name,
               default: ev.default,
+              secure: ev.secure,
               connection: { state: 'connecting' },
               registration: { state: 'unregistered' },
             },

@@ -250,7 +250,10 @@ impl EngineCore {
                 }
             }
             Err(e) => {
+                // RFC 3264 §6: the call can't carry audio; it ends as a failure with the
+                // answer's `sdp.*` code, not as a completed call.
                 tracing::warn!("answer unusable, hanging up: {e}");
+                call.media_failed = Some(e);
                 call.phase = Phase::Dialing {
                     sip,
                     media,

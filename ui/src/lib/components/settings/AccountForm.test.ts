@@ -207,6 +207,63 @@ describe('AccountForm', () => {
   });
 });
 
+describe('AccountForm: an unencrypted server', () => {
+  const ALLOW = 'Allow an unencrypted connection (ws://)';
+  const INSECURE = 'ws:// is not encrypted: use wss://, or allow an unencrypted connection';
+  const plain: AccountSettings = { ...good, server: 'ws://pbx.example.com:8080', allow_insecure: true };
+  const allow = () => screen.getByRole('checkbox', { name: ALLOW });
+
+  it('asks only for a ws:// server, with the warning, and saves the choice', async () => {
+    const { mock, user, field, save, saves } = await setup(good);
+    expect(screen.queryByRole('checkbox', { name: ALLOW })).toBeNull();
+    await user.clear(field('WebSocket server'));
+    await user.type(field('WebSocket server'), 'WS://pbx.example.com:8080');
+    expect(allow()).not.toBeChecked();
+    expect(allow()).toHaveAccessibleDescription(/^Without encryption, anyone on the network path can see who you call/);
+    expect(allow()).toHaveAccessibleDescription(new RegExp(`${INSECURE}$`));
+    expect(screen.getByText(/Use wss:\/\/ if your server offers it\./)).toHaveClass('warning');
+    expect(save()).toBeDisabled();
+    await user.click(allow());
+    expect(allow()).toHaveAttribute('aria-invalid', 'false');
+    expect(screen.queryByText(INSECURE)).toBeNull();
+    await user.click(save());
+    expect(saves()).toEqual([{ ...good, id: '1', password: '', server: 'WS://pbx.example.com:8080', allow_insecure: true }]);
+    expect(mock.saved[0]).toMatchObject({ server: 'WS://pbx.example.com:8080', allow_insecure: true });
+  });
+
+  it('goes away with a wss:// server, unless the choice is still made', async () => {
+    const { user, field } = await setup(good);
+    await user.clear(field('WebSocket server'));
+    await user.type(field('WebSocket server'), 'ws://pbx.example.com');
+    expect(allow()).toBeInTheDocument();
+    await user.clear(field('WebSocket server'));
+    await user.type(field('WebSocket server'), 'wss://pbx.example.com');
+    expect(screen.queryByRole('checkbox', { name: ALLOW })).toBeNull();
+    await user.clear(field('WebSocket server'));
+    await user.type(field('WebSocket server'), 'ws://pbx.example.com');
+    await user.click(allow());
+    await user.clear(field('WebSocket server'));
+    await user.type(field('WebSocket server'), 'wss://pbx.example.com');
+    // Allowed, so shown: the user can take it back.
+    expect(allow()).toBeChecked();
+  });
+
+  it('shows a saved choice ticked', async () => {
+    await setup(plain);
+    expect(allow()).toBeChecked();
+  });
+
+  it("shows the engine's refusal under the checkbox", async () => {
+    const { mock, user, save } = await setup(plain);
+    mock.failNext('save_account', engineError('config.insecure_server', 'ws:// is not encrypted'));
+    await user.click(save());
+    expect(allow()).toHaveAttribute('aria-invalid', 'true');
+    expect(allow()).toHaveAccessibleDescription(new RegExp(`${INSECURE}$`));
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(mock.saved).toEqual([{ ...plain, id: '1' }]);
+  });
+});
+
 describe('AccountForm: the pinned certificate', () => {
   it('shows the pin and forgets it through onforget', async () => {
     const { mock, user, onforget } = await setup({ ...good, trusted_certificate: SHA256 });

@@ -64,6 +64,17 @@ describe('AccountsSection: the list', () => {
     expect(screen.queryByRole('form')).toBeNull();
   });
 
+  it('marks a ws:// account Not encrypted, running or not, and no wss:// one', async () => {
+    const plain = { ...bob, server: 'ws://pbx.example.net', allow_insecure: true };
+    const { row } = await setup([alice, plain, { ...plain, sip_address: 'carol@example.net', display_name: 'Carol', enabled: false }]);
+    const NOT_ENCRYPTED = 'Not encrypted: this account connects over ws://';
+    expect(within(row('Alice')).queryByLabelText(NOT_ENCRYPTED)).toBeNull();
+    expect(within(row('Bob')).getByLabelText(NOT_ENCRYPTED)).toHaveTextContent('Not encrypted');
+    expect(within(row('Bob')).getByRole('status').textContent!.trim()).toBe('Connecting');
+    expect(within(row('Carol')).getByLabelText(NOT_ENCRYPTED)).toBeInTheDocument();
+    expect(within(row('Carol')).getByRole('status').textContent!.trim()).toBe('Disabled');
+  });
+
   it('says Disabled for a disabled account and Password needed when its password is gone', async () => {
     const { row } = await setup([alice, { ...bob, enabled: false }, { ...bob, sip_address: 'carol@example.net', password: '' }]);
     expect(within(row('bob@example.net')).getByRole('status')).toHaveTextContent('Disabled');
