@@ -9,6 +9,10 @@ use super::*;
 /// doesn't say (RFC 3515 leaves it to the notifier).
 const SUBSCRIPTION_SECS: u64 = 60;
 
+/// Longest subscription a NOTIFY may ask us to keep waiting for (the far end's `expires` is
+/// any number: unclamped, `now + expires` overflows). A day is far past any transfer.
+const MAX_SUBSCRIPTION_SECS: u64 = 24 * 60 * 60;
+
 /// How long after its stated expiry we keep waiting for a subscription's final NOTIFY.
 const SUBSCRIPTION_GRACE: Duration = Duration::from_secs(32);
 
@@ -324,7 +328,9 @@ impl UserAgent {
         };
         match report {
             Report::Progress(_) | Report::Nothing => {
-                let secs = expires.unwrap_or(SUBSCRIPTION_SECS).max(1);
+                let secs = expires
+                    .unwrap_or(SUBSCRIPTION_SECS)
+                    .clamp(1, MAX_SUBSCRIPTION_SECS);
                 *transfer = Transfer::Subscribed {
                     id,
                     expires_at: now + Duration::from_secs(secs) + SUBSCRIPTION_GRACE,
