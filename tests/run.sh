@@ -65,6 +65,9 @@ export PULSE_SERVER="unix:$lab/pulse/native"
 step "unit, vector, scenario and interop tests"
 cargo test --workspace --locked
 
+step "soak, short: 10 back-to-back CLI calls (tests/soak/README.md has the 200-call runs)"
+"$root/tests/soak/calls.sh" "$lab" 10
+
 step "desktop app end to end (Xvfb, WebKitWebDriver, the lab, PulseAudio, gnome-keyring)"
 WREN_DESKTOP_BIN="$root/target/ci/wren-desktop" \
   WREN_E2E_ARTIFACTS="${WREN_E2E_ARTIFACTS:-$root/target/e2e-artifacts}" "$root/tests/e2e/run.sh"

@@ -25,6 +25,7 @@ Scenarios, in order, each depending on the previous ones:
      switch, merge (the speaker carries both tones), hang up one leg, then the other.
   9. make erin the default, disable her (Kamailio drops her contact, alice stays), remove
      her (her keyring password is gone).
+  10. phone, history and settings at 360 and 1100 px wide, light and dark (screenshots).
   4. wrong password (Edit alice): "Authentication failed", the app stays usable, the right password
      registers again.
   5. a sip: link given to a second launch of the same profile: the running app asks "Call
@@ -726,6 +727,41 @@ class AppTest:
         self.wait_status('"Registered" for alice alone', lambda t: t == "Registered")
         return {}
 
+    def s10_gallery(self):
+        """Screenshots of the phone, history and settings screens at a narrow and a wide window,
+        light and dark, for a person to judge (the checks: the window really took each size
+        and the theme each colour scheme)."""
+        shots = []
+        for theme in ("light", "dark"):
+            self.click("Settings")
+            self.set_theme(theme)
+            self.wait("the %s theme to apply" % theme, lambda: self.driver.execute(
+                "return document.documentElement.dataset.theme") == theme, T_UI)
+            for name, (w, h) in (("narrow", (360, 680)), ("wide", (1100, 720))):
+                self.driver.set_window_size(w, h)
+                self.wait("the window to be %d px wide" % w, lambda: abs(self.driver.execute(
+                    "return window.innerWidth") - w) <= 40, T_UI)
+                for screen in ("Phone", "History", "Settings"):
+                    self.click(screen)
+                    self.screenshot("%s-%s-%s" % (screen.lower(), name, theme))
+                    shots.append("%s-%s-%s" % (screen.lower(), name, theme))
+        # Back to how the other scenarios found it.
+        self.click("Settings")
+        self.set_theme("system")
+        self.driver.set_window_size(420, 680)
+        self.click("Phone")
+        return {"screenshots": len(shots)}
+
+    def set_theme(self, theme):
+        """Picks `theme` in the Settings screen's "Theme" select (its label is a <label for>)."""
+        ok = self.wait('the "Theme" select', lambda: self.driver.execute(
+            "const s = [...document.querySelectorAll('select')].find(e =>"
+            " e.labels && [...e.labels].some(l => l.textContent.trim() === 'Theme'));"
+            "if (!s) return false;"
+            "s.value = arguments[0]; s.dispatchEvent(new Event('change', {bubbles: true}));"
+            "return true;", theme), T_UI)
+        return ok
+
     def s4_wrong_password(self):
         self.click("Settings")
         self.click("Edit alice@%s" % self.domain())
@@ -830,6 +866,7 @@ class AppTest:
             self.scenario("7 call waiting, answer, switch, merge, hang up one leg (two accounts)",
                           self.s7_call_waiting_switch_merge)
             self.scenario("9 default account, disable, remove", self.s9_default_disable_remove)
+            self.scenario("10 screens at narrow and wide sizes, light and dark", self.s10_gallery)
             self.scenario("4 wrong password, then fixed", self.s4_wrong_password)
             self.scenario("5 a sip: link opened while running dials", self.s5_dial_link)
             self.scenario("6 relaunch registers from the saved profile", self.s6_relaunch)

@@ -162,6 +162,10 @@ class Driver:
     def source(self):
         return self.cmd("GET", "/source")
 
+    def set_window_size(self, width, height):
+        """Resizes the window (WebDriver's Set Window Rect); returns the rect it got."""
+        return self.cmd("POST", "/window/rect", {"width": width, "height": height})
+
     def screenshot(self):
         """PNG bytes of the window, after two animation frames so the last change is painted."""
         import base64

@@ -188,6 +188,8 @@ fn main() -> ExitCode {
         use tracing_subscriber::util::SubscriberInitExt;
         tracing_subscriber::fmt()
             .with_writer(|| wren_engine::logging::SafeWriter::new(std::io::stderr()))
+            // Colour codes would come out escaped (the writer lets no escape sequence through).
+            .with_ansi(false)
             .with_env_filter(filter)
             .finish()
             .with(tracing_subscriber::filter::filter_fn(

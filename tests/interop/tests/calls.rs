@@ -7,9 +7,8 @@
 
 mod common;
 
-use common::LabDir;
+use common::{lab, Lab};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 use tokio::sync::broadcast;
 use wren_engine::{
@@ -18,30 +17,9 @@ use wren_engine::{
 };
 use wren_testkit::tone::{goertzel_power_dbfs, read_wav_mono};
 
-/// The far ends are shared: one test at a time.
-static LAB_LOCK: Mutex<()> = Mutex::new(());
-
 const WREN_HZ: f32 = 1000.0;
 const BOB_HZ: f32 = 440.0;
 const CAROL_HZ: f32 = 880.0;
-
-struct Lab {
-    lab: LabDir,
-    _guard: MutexGuard<'static, ()>,
-}
-
-impl std::ops::Deref for Lab {
-    type Target = LabDir;
-    fn deref(&self) -> &LabDir {
-        &self.lab
-    }
-}
-
-fn lab() -> Lab {
-    let guard = LAB_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let lab = LabDir::from_env();
-    Lab { lab, _guard: guard }
-}
 
 impl Lab {
     fn account(&self, user: &str) -> wren_engine::AccountConfig {

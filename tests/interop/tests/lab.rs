@@ -11,20 +11,15 @@ use common::LabDir;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use wren_testkit::tone::{analyse_wav, ToneReport};
-
-/// The far ends are shared: one test at a time.
-static LAB_LOCK: Mutex<()> = Mutex::new(());
 
 const WREN_TONE: f32 = 1000.0;
 const ANSWER_TONE: f32 = 1200.0;
 
 struct Lab {
-    lab: LabDir,
+    lab: common::Lab,
     bin: PathBuf,
-    _guard: MutexGuard<'static, ()>,
 }
 
 impl std::ops::Deref for Lab {
@@ -35,15 +30,10 @@ impl std::ops::Deref for Lab {
 }
 
 fn lab() -> Lab {
-    let guard = LAB_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let lab = LabDir::from_env();
+    let lab = common::lab();
     let bin = PathBuf::from(std::env::var("WREN_BIN").expect("WREN_BIN is not set"));
     assert!(bin.is_file(), "WREN_BIN {} does not exist", bin.display());
-    Lab {
-        lab,
-        bin,
-        _guard: guard,
-    }
+    Lab { lab, bin }
 }
 
 /// A finished `wren` run: exit status, the JSON last line, stderr.

@@ -9,17 +9,13 @@
 
 mod common;
 
-use common::LabDir;
-use std::sync::{Mutex, MutexGuard};
+use common::{lab, Lab};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 use wren_engine::{
     AccountInput, AudioInput, CallId, CallOutcome, CallState, EngineEvent, EngineHandle, EventKind,
     MediaOptions, RegistrationState, Snapshot,
 };
-
-/// The far ends are shared: one test at a time.
-static LAB_LOCK: Mutex<()> = Mutex::new(());
 
 const WREN_HZ: f32 = 1000.0;
 const DEFAULT_CALLS: usize = 10;
@@ -32,26 +28,6 @@ const MAX_GROWTH_KB: u64 = 20 * 1024;
 const MAX_GROWTH_SHARE: f64 = 0.25;
 /// Every wait in the loop is bounded: one call must be over within this.
 const PER_CALL: Duration = Duration::from_secs(30);
-
-struct Lab {
-    lab: LabDir,
-    _guard: MutexGuard<'static, ()>,
-}
-
-impl std::ops::Deref for Lab {
-    type Target = LabDir;
-    fn deref(&self) -> &LabDir {
-        &self.lab
-    }
-}
-
-fn lab() -> Lab {
-    let guard = LAB_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    Lab {
-        lab: LabDir::from_env(),
-        _guard: guard,
-    }
-}
 
 /// This process's resident set (VmRSS), in kB.
 fn rss_kb() -> u64 {

@@ -4,6 +4,33 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+/// The far ends are shared: one test at a time in a test binary (cargo runs the binaries one
+/// after another).
+static LAB_LOCK: Mutex<()> = Mutex::new(());
+
+/// The lab, this test's alone until dropped.
+pub struct Lab {
+    lab: LabDir,
+    _guard: MutexGuard<'static, ()>,
+}
+
+impl std::ops::Deref for Lab {
+    type Target = LabDir;
+    fn deref(&self) -> &LabDir {
+        &self.lab
+    }
+}
+
+/// Waits for the lab to be free, then takes it.
+pub fn lab() -> Lab {
+    let guard = LAB_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    Lab {
+        lab: LabDir::from_env(),
+        _guard: guard,
+    }
+}
 
 /// The lab `tests/lab/start.sh` started, from `WREN_LAB_DIR`.
 pub struct LabDir {
