@@ -92,7 +92,7 @@ t=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
         7,
     );
     let now = Instant::now();
-    let mut sent = |ua: &mut UserAgent, method: &str| -> Request {
+    let sent = |ua: &mut UserAgent, method: &str| -> Request {
         let mut found = None;
         while let Some(data) = ua.poll_transmit() {
             if let Ok(Message::Request(r)) = parse(&data) {
