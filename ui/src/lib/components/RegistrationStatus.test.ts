@@ -98,6 +98,26 @@ describe('an untrusted server certificate', () => {
     expect(ontrust).toHaveBeenCalledWith(sha256);
   });
 
+  it('says which problem trusting accepts, by the refusal', () => {
+    const cases: [string, RegExp][] = [
+      ['tls.name_mismatch', /names another server/],
+      ['tls.expired', /has expired/],
+      ['tls.not_yet_valid', /not valid yet/],
+      ['tls.unknown_issuer', /self-signed or a private CA/],
+      ['tls.untrusted_certificate', /does not trust it/],
+    ];
+    for (const [code, problem] of cases) {
+      const { unmount } = render(RegistrationStatus, {
+        connection: { ...untrusted, error: engineError(code as ErrorCode, 'x') },
+        registration: { state: 'unregistered' },
+        ontrust: vi.fn(),
+      });
+      const button = screen.getByRole('button', { name: 'Trust certificate' });
+      expect(button).toHaveAccessibleDescription(problem);
+      unmount();
+    }
+  });
+
   it('offers nothing to trust for other failures', () => {
     render(RegistrationStatus, {
       connection: { ...untrusted, error: engineError('net.unreachable', 'x'), certificate: null },
