@@ -148,6 +148,7 @@ pub async fn save_account(
     phone: State<'_, Phone>,
     settings: AccountSettings,
 ) -> Result<String, EngineError> {
+    let _one_at_a_time = phone.account_changes.lock().await;
     let codecs = phone.current().codec_order();
     let (id, account) =
         blocking(&app, move |phone| phone.settings.save(&settings, &codecs)).await?;
@@ -162,6 +163,7 @@ pub async fn remove_account(
     phone: State<'_, Phone>,
     id: String,
 ) -> Result<(), EngineError> {
+    let _one_at_a_time = phone.account_changes.lock().await;
     phone.apply_account(&app, &id, None).await?;
     blocking(&app, move |phone| phone.settings.remove(&id)).await?;
     phone.apply_default(&app).await
@@ -187,6 +189,7 @@ pub async fn trust_certificate(
     account: u32,
     sha256: String,
 ) -> Result<(), EngineError> {
+    let _one_at_a_time = phone.account_changes.lock().await;
     let id = phone.settings_id(AccountId(account)).await?;
     let codecs = phone.current().codec_order();
     let key = id.clone();

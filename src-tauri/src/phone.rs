@@ -44,6 +44,9 @@ pub struct Phone {
     engine: Mutex<Option<Running>>,
     /// Each saved account running in the engine: its settings id to its engine id.
     accounts: Mutex<HashMap<String, AccountId>>,
+    /// One account change at a time, from the settings store to the engine (a removal can't
+    /// slip between a save and the engine taking the saved account).
+    pub account_changes: Mutex<()>,
     /// The last event number sent to the UI.
     last_seq: Arc<AtomicU64>,
 }
@@ -80,6 +83,7 @@ impl Phone {
             current: std::sync::Mutex::new(current),
             engine: Mutex::new(None),
             accounts: Mutex::new(HashMap::new()),
+            account_changes: Mutex::new(()),
             last_seq: Arc::new(AtomicU64::new(0)),
         }
     }

@@ -181,6 +181,9 @@ pub struct AudioHub {
     rendered: Vec<i16>,
     /// From `rendered` being written to `captured` having been read, through the rings.
     echo_delay: Duration,
+    /// What the pacing stream held after the last tick, and when it was last seen to drain.
+    paced_after: Option<Duration>,
+    drained_at: Option<Instant>,
     scratch: Vec<i16>,
     now: Option<Instant>,
 }
@@ -226,6 +229,8 @@ impl AudioHub {
             mic_queued: Duration::ZERO,
             rendered: vec![0; FRAME_SAMPLES],
             echo_delay: Duration::ZERO,
+            paced_after: None,
+            drained_at: None,
             scratch: vec![0; FRAME_SAMPLES],
             now: None,
         }
@@ -648,15 +653,17 @@ impl AudioHub {
         let Some(queued) = self.pacing_queue() else {
             return Pace::Free;
         };
-        let mut frames = if queued <= TARGET {
+        // A device that took nothing for STALL (unplugged, a stuck sound server) no longer
+        // paces: the driver's clock keeps the calls' RTP going until it drains again.
+        let stall_at = self.drained_at.map(|at| at + STALL);
+        if stall_at.is_some_and(|at| now >= at) {
+            return Pace::Free;
+        }
+        let frames = if queued <= TARGET {
             ((TARGET + FRAME - queued).as_micros() / FRAME.as_micros()).min(MAX_BURST) as usize
         } else {
             0
         };
-        let stall_at = self.now.map(|last| last + STALL);
-        if frames == 0 && stall_at.is_some_and(|at| now >= at) {
-            frames = 1;
-        }
         let mut wait = queued.saturating_sub(TARGET).max(MIN_WAIT);
         if let Some(at) = stall_at {
             wait = wait.min(at.saturating_duration_since(now).max(MIN_WAIT));
@@ -732,6 +739,20 @@ impl AudioPorts for AudioHub {
     }
 
     fn end(&mut self, now: Instant) {
+        // Whether the pacing device took anything since the last tick.
+        let before = self.pacing_queue();
+        match (before, self.paced_after) {
+            (Some(b), Some(a)) if b >= a && self.drained_at.is_some() => {}
+            (Some(_), _) => self.drained_at = Some(now),
+            (None, _) => self.drained_at = None,
+        }
+        self.end_tick(now);
+        self.paced_after = self.pacing_queue();
+    }
+}
+
+impl AudioHub {
+    fn end_tick(&mut self, now: Instant) {
         self.rendered.fill(0);
         let volume = self.env.prefs.volume;
         for (call, port) in &mut self.ports {

@@ -114,6 +114,17 @@ impl SecretStore {
         key: SecretKey<'_>,
         password: &str,
     ) -> Result<(), EngineError> {
+        self.put(storage, key, password)?;
+        self.keep_only(storage, key)
+    }
+
+    /// Keeps `password` for `key` in `storage`, leaving any other copy where it is.
+    pub fn put(
+        &self,
+        storage: PasswordStorage,
+        key: SecretKey<'_>,
+        password: &str,
+    ) -> Result<(), EngineError> {
         match storage {
             PasswordStorage::Keyring => self
                 .entry(key.name)?
@@ -126,6 +137,15 @@ impl SecretStore {
         }
         self.session()
             .insert(key.name.to_owned(), password.to_owned());
+        Ok(())
+    }
+
+    /// Removes `key`'s password from every place but `storage`.
+    pub fn keep_only(
+        &self,
+        storage: PasswordStorage,
+        key: SecretKey<'_>,
+    ) -> Result<(), EngineError> {
         if storage != PasswordStorage::File {
             files::remove(&self.file(key.id))?;
         }

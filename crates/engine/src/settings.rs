@@ -329,7 +329,11 @@ impl SettingsStore {
         let old = self.path.with_file_name("password");
         let new = self.secrets.file(id);
         if old.exists() && !new.exists() {
-            std::fs::rename(&old, &new).map_err(|e| files::io_error("move", &old, e))?;
+            match std::fs::rename(&old, &new) {
+                // Another reader moved it first.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                other => other.map_err(|e| files::io_error("move", &old, e))?,
+            }
         }
         Ok(())
     }
@@ -381,6 +385,17 @@ impl SettingsStore {
         if !stored.enabled {
             return None;
         }
+        let server = stored.server.trim();
+        if !stored.allow_insecure
+            && server
+                .get(..5)
+                .is_some_and(|p| p.eq_ignore_ascii_case("ws://"))
+        {
+            // Saved before the choice existed (the first file version): not run until the
+            // user chooses, in the settings.
+            tracing::warn!("an account on ws:// waits for the user to allow it unencrypted");
+            return None;
+        }
         let mut input = stored.settings().to_input();
         input.password = self.password_of(stored)?;
         input.codecs = Some(codecs.to_vec());
@@ -426,6 +441,15 @@ impl SettingsStore {
         codecs: &[CodecKind],
     ) -> Result<(String, Option<AccountConfig>), EngineError> {
         let _guard = self.guard();
+        self.save_locked(settings, codecs)
+    }
+
+    /// [`SettingsStore::save`], the lock held by the caller.
+    fn save_locked(
+        &self,
+        settings: &AccountSettings,
+        codecs: &[CodecKind],
+    ) -> Result<(String, Option<AccountConfig>), EngineError> {
         let mut file = self.read()?;
         let index = match settings.id.as_str() {
             "" => None,
@@ -472,14 +496,14 @@ impl SettingsStore {
                 n.to_string()
             }
         };
-        self.secrets.store(
-            settings.password_storage,
-            SecretKey {
-                name: &name,
-                id: &id,
-            },
-            &password,
-        )?;
+        let key = SecretKey {
+            name: &name,
+            id: &id,
+        };
+        // The password goes to its new place first; its old places are emptied only once
+        // the file saying where it is now has been written.
+        self.secrets
+            .put(settings.password_storage, key, &password)?;
         let stored = Stored::from_settings(id.clone(), settings, &account);
         match index {
             Some(i) => file.accounts[i] = stored,
@@ -490,6 +514,7 @@ impl SettingsStore {
         }
         file.version = VERSION;
         self.write(&file)?;
+        self.secrets.keep_only(settings.password_storage, key)?;
         if let Some(old) = old_name.filter(|old| *old != name) {
             self.secrets.forget_keyring(&old);
         }
@@ -532,13 +557,15 @@ impl SettingsStore {
         sha256: &str,
         codecs: &[CodecKind],
     ) -> Result<Option<AccountConfig>, EngineError> {
+        let _guard = self.guard();
         let file = self.read()?;
         let stored = file.get(id)?;
         let settings = AccountSettings {
             trusted_certificate: Some(sha256.to_owned()),
             ..stored.settings()
         };
-        self.save(&settings, codecs).map(|(_, account)| account)
+        self.save_locked(&settings, codecs)
+            .map(|(_, account)| account)
     }
 }
 
@@ -733,6 +760,23 @@ mod tests {
         let (_, account) = store.save(&chosen, &CODECS).unwrap();
         assert!(!account.unwrap().server.secure);
         assert!(store.list().unwrap().accounts[0].settings.allow_insecure);
+    }
+
+    #[test]
+    fn a_first_version_ws_account_waits_for_the_users_choice() {
+        let dir = TempDir::new("settings-v1-ws");
+        let keyring = mock();
+        std::fs::write(
+            dir.0.join("settings.json"),
+            r#"{"display_name":"","sip_address":"alice@example.com","auth_user":"",
+               "server":"ws://pbx.example.com","register_expires":600,
+               "password_storage":"file"}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.0.join("password"), "old-pw").unwrap();
+        let store = store_in(&dir.0, &keyring);
+        assert!(store.accounts(&CODECS).unwrap().is_empty());
+        assert!(store.list().unwrap().accounts[0].has_password);
     }
 
     #[test]

@@ -248,6 +248,8 @@ fn a_tick_allocates_nothing() {
     assert_eq!(violation_count(), 0, "allocations in the hub's tick");
 }
 
+const FRAME_TIME: Duration = Duration::from_millis(20);
+
 /// The frames due and, when none is, how long until one is.
 fn due(hub: &AudioHub, now: Instant) -> (usize, Duration) {
     match hub.pace(now) {
@@ -294,16 +296,29 @@ fn the_speaker_device_paces_the_ticks() {
         quiet_tick(&mut hub, t0);
     }
     assert_eq!(due(&hub, t0).0, 0);
-    // A device that stops taking audio stops pacing: after STALL the clock takes over, and
-    // the wait never runs past that point.
+    // A device that stops taking audio stops pacing: STALL after it last drained, the
+    // driver's clock takes over (and the wait never runs past that point)...
     let (_, wait) = due(&hub, t0 + STALL - Duration::from_millis(5));
     assert!(wait <= Duration::from_millis(5), "{wait:?}");
-    assert_eq!(due(&hub, t0 + STALL).0, 1);
+    assert_eq!(hub.pace(t0 + STALL), Pace::Free);
+    quiet_tick(&mut hub, t0 + STALL);
+    assert_eq!(
+        hub.pace(t0 + STALL + FRAME_TIME),
+        Pace::Free,
+        "still stalled"
+    );
+    // ...until it drains again.
+    device_plays(&fake, 100);
     // The echo canceller's delay: what the speaker's ring held before this frame, plus what
     // waited behind the microphone frame read (one frame captured ahead of the next tick).
     assert!(fake.capture(&[0.0; 2 * FRAME_SAMPLES]));
-    quiet_tick(&mut hub, t0 + STALL);
-    assert_eq!(hub.echo_delay(), Duration::from_millis(60 + 20));
+    quiet_tick(&mut hub, t0 + STALL + FRAME_TIME);
+    assert!(matches!(
+        hub.pace(t0 + STALL + FRAME_TIME),
+        Pace::Device { .. }
+    ));
+    let queued_ahead = Duration::from_millis(60 + 20 + 20 - 100);
+    assert_eq!(hub.echo_delay(), queued_ahead + Duration::from_millis(20));
 }
 
 #[test]

@@ -49,6 +49,18 @@ impl CallMedia {
         self.session.as_mut()?.poll_event()
     }
 
+    /// RTP packets taken from the far end so far.
+    pub fn rtp_received(&self) -> u64 {
+        self.session.as_ref().map_or(0, |s| s.stats().rtp_rx)
+    }
+
+    /// Back to the usual patience (media came back after an RTCP BYE).
+    pub fn restore_media_timeout(&mut self) {
+        if let Some(session) = &mut self.session {
+            session.set_media_timeout(Some(wren_media::DEFAULT_MEDIA_TIMEOUT));
+        }
+    }
+
     /// Ends the session's patience sooner: after `at_most` of silence from now on.
     pub fn shorten_media_timeout(&mut self, at_most: std::time::Duration) {
         if let Some(session) = &mut self.session {

@@ -519,6 +519,7 @@ impl EngineCore {
     }
 
     fn flush_media(&mut self, now: Instant) {
+        self.media_resumed_after_bye();
         let mut events = Vec::new();
         for (id, call) in &mut self.calls {
             if let Some(media) = call.media_mut() {

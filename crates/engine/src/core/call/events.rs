@@ -259,9 +259,8 @@ impl EngineCore {
                     media,
                     ringing: None,
                 };
-                if let Some(acc) = self.accounts.get_mut(&account) {
-                    let _ = acc.ua.hangup(now, sip);
-                }
+                // Ends it here too if the user agent no longer has the call.
+                let _ = self.hang_up(now, id);
             }
         }
     }

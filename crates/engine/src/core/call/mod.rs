@@ -98,8 +98,9 @@ pub(super) struct Call {
     handed_over: bool,
     /// We are hanging it up because its media failed: it ends with this error.
     media_failed: Option<EngineError>,
-    /// The far end's stream said RTCP BYE; the call ends if no media follows.
-    remote_bye: bool,
+    /// The far end's stream said RTCP BYE (with this many RTP packets received by then); the
+    /// call ends if no media follows.
+    remote_bye: Option<u64>,
     /// The state last published.
     published: CallState,
 }
@@ -204,7 +205,7 @@ impl EngineCore {
                 replacing: None,
                 handed_over: false,
                 media_failed: None,
-                remote_bye: false,
+                remote_bye: None,
                 published,
             },
         );
@@ -573,19 +574,21 @@ impl EngineCore {
         let error = match event {
             MediaEvent::RemoteBye { reason } => {
                 tracing::info!(reason = ?reason, "the far end's stream said goodbye (RTCP BYE)");
-                call.remote_bye = true;
-                if let Some(media) = call.media_mut() {
+                call.remote_bye = call.media_mut().map(|media| {
                     media.shorten_media_timeout(BYE_GRACE);
-                }
+                    media.rtp_received()
+                });
                 return;
             }
-            MediaEvent::MediaTimeout { silent_for } if call.remote_bye => EngineError::new(
-                ErrorCode::MediaRemoteBye,
-                format!(
-                    "the other side ended its audio (RTCP BYE) and sent nothing for {} s",
-                    silent_for.as_secs()
-                ),
-            ),
+            MediaEvent::MediaTimeout { silent_for } if call.remote_bye.is_some() => {
+                EngineError::new(
+                    ErrorCode::MediaRemoteBye,
+                    format!(
+                        "the other side ended its audio (RTCP BYE) and sent nothing for {} s",
+                        silent_for.as_secs()
+                    ),
+                )
+            }
             MediaEvent::MediaTimeout { silent_for } => EngineError::new(
                 ErrorCode::MediaTimeout,
                 format!(
@@ -601,6 +604,26 @@ impl EngineCore {
         tracing::warn!("ending a call whose media stopped: {error}");
         call.media_failed = Some(error);
         let _ = self.hang_up(now, id);
+    }
+
+    /// Media came back after an RTCP BYE (a server switching streams): the grace is over and
+    /// the call gets the usual media timeout again.
+    pub(in crate::core) fn media_resumed_after_bye(&mut self) {
+        for call in self.calls.values_mut() {
+            let Some(at_bye) = call.remote_bye else {
+                continue;
+            };
+            let resumed = call.media_mut().is_some_and(|media| {
+                let more = media.rtp_received() > at_bye;
+                if more {
+                    media.restore_media_timeout();
+                }
+                more
+            });
+            if resumed {
+                call.remote_bye = None;
+            }
+        }
     }
 
     pub(in crate::core) fn fail_call(&mut self, now: Instant, id: CallId, error: EngineError) {
