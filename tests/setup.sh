@@ -9,7 +9,7 @@ for pkg in build-essential pkg-config cmake git ca-certificates curl libasound2-
   libwebkit2gtk-4.1-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev \
   libayatana-appindicator3-dev libxdo-dev libssl-dev \
   xvfb webkit2gtk-driver dbus dbus-bin libglib2.0-bin gnome-keyring libsecret-tools \
-  desktop-file-utils; do
+  desktop-file-utils time iproute2; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_=sudo
@@ -31,6 +31,10 @@ if ! command -v cargo >/dev/null 2>&1; then
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
   # shellcheck disable=SC1091
   . "$HOME/.cargo/env"
+fi
+# The minimal profile has neither; tests/run.sh needs both (format check, lints).
+if command -v rustup >/dev/null 2>&1; then
+  rustup component add clippy rustfmt >/dev/null
 fi
 
 "$here/lab/install.sh"
